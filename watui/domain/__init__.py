@@ -1,0 +1,67 @@
+"""watui's domain: plain dataclasses and pure functions, no UI, store or engine imports."""
+
+from watui.domain.errors import (
+    ConfigError,
+    EngineError,
+    InvalidJID,
+    InvalidPhoneNumber,
+    InvalidSessionId,
+    NoSessionsAvailable,
+    SessionExists,
+    SessionNotFound,
+    StoreError,
+    WatuiError,
+)
+from watui.domain.jid import JID, display_for_jid, normalize_phone, parse_jid, phone_to_jid, to_chat_jid
+from watui.domain.models import (
+    Chat,
+    ChatFilter,
+    MediaType,
+    Message,
+    MessageFilter,
+    MessageStatus,
+    PageCursor,
+    QuotedMessage,
+    SearchHit,
+    from_millis,
+    new_message_id,
+    to_millis,
+    utc_now,
+)
+from watui.domain.session_id import validate_session_id
+from watui.domain.status import ConnectionState, SessionStatus
+
+__all__ = [
+    "JID",
+    "Chat",
+    "ChatFilter",
+    "ConfigError",
+    "ConnectionState",
+    "EngineError",
+    "InvalidJID",
+    "InvalidPhoneNumber",
+    "InvalidSessionId",
+    "MediaType",
+    "Message",
+    "MessageFilter",
+    "MessageStatus",
+    "NoSessionsAvailable",
+    "PageCursor",
+    "QuotedMessage",
+    "SearchHit",
+    "SessionExists",
+    "SessionNotFound",
+    "SessionStatus",
+    "StoreError",
+    "WatuiError",
+    "display_for_jid",
+    "from_millis",
+    "new_message_id",
+    "normalize_phone",
+    "parse_jid",
+    "phone_to_jid",
+    "to_chat_jid",
+    "to_millis",
+    "utc_now",
+    "validate_session_id",
+]
