@@ -1,0 +1,272 @@
+"""One WhatsApp account at run time: its client, its event queue and the one consumer task
+that applies its events in order, plus its outbox sender.
+
+Every session runs on the app's loop. A slow or failing session never blocks another: each
+has its own queue and task, and a handler error is logged and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+
+from watui.domain import events as ev
+from watui.domain.errors import EngineError
+from watui.domain.models import Message, QuotedMessage, utc_now
+from watui.domain.status import ConnectionState, SessionStatus
+from watui.engine.protocol import WhatsAppClient
+from watui.sessions.handlers import STORE_HANDLERS, store_incoming
+from watui.sessions.notices import LiveEvent, MessagesChanged, Notice, PairingUpdate, StatusChanged
+from watui.store import ChatStorageRepository, with_session_id
+
+log = logging.getLogger("watui.sessions")
+
+# A burst of incoming messages is written in runs of at most this many per transaction:
+# big enough to amortise the commit, small enough to keep the UI fed while a flood lasts.
+MAX_BATCH = 500
+
+_STOP = object()
+
+
+class Session:
+    def __init__(
+        self,
+        session_id: str,
+        client: WhatsAppClient,
+        repo: ChatStorageRepository,
+        publish: Callable[[Notice], None],
+        *,
+        label: str = "",
+    ) -> None:
+        self.session_id = session_id
+        self.client = client
+        self.repo = repo
+        self._publish = publish
+        self.status = SessionStatus(session_id=session_id, label=label or session_id)
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self._consumer: asyncio.Task[None] | None = None
+        self._outbox_task: asyncio.Task[None] | None = None
+        self._outbox_again = False
+        self.handler_errors = 0
+        client.set_event_sink(self.queue.put_nowait)
+
+    @property
+    def label(self) -> str:
+        return self.status.label
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        with with_session_id(self.session_id):
+            record = await self.repo.get_session_record(self.session_id)
+        if record:
+            self.status.device_id = record.get("device_jid") or ""
+            self.status.push_name = record.get("push_name") or ""
+        if self._consumer is None:
+            self._consumer = asyncio.create_task(
+                self._consume(), name=f"watui-session-{self.session_id}"
+            )
+        self._set_status(state=ConnectionState.CONNECTING, last_error="")
+        try:
+            await self.client.connect()
+        except EngineError as error:
+            self._set_status(state=ConnectionState.OFFLINE, last_error=str(error))
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop the client, then apply every event it already delivered: nothing the engine
+        handed over is dropped on the way out."""
+        try:
+            await asyncio.wait_for(self.client.disconnect(), timeout)
+        except (TimeoutError, EngineError) as error:
+            log.warning("session %s: disconnect did not finish cleanly: %s", self.session_id, error)
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+        if self._consumer is not None:
+            self.queue.put_nowait(_STOP)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._consumer), timeout)
+            except TimeoutError:
+                self._consumer.cancel()
+            self._consumer = None
+        self._set_status(state=ConnectionState.STOPPED, is_connected=False)
+
+    async def drain(self) -> None:
+        """Wait until every event queued so far has been applied (tests, shutdown, CLI)."""
+        await self.queue.join()
+
+    # --- the consumer ------------------------------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            item = await self.queue.get()
+            if item is _STOP:
+                self.queue.task_done()
+                return
+            batch = [item]
+            # Take what is already waiting so a burst of messages is one transaction.
+            while isinstance(batch[-1], ev.MessageReceived) and len(batch) < MAX_BATCH:
+                try:
+                    nxt = self.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                batch.append(nxt)
+            for run in _runs(batch):
+                await self._apply(run)
+            for _ in batch:
+                self.queue.task_done()
+            if batch[-1] is _STOP:
+                return
+
+    async def _apply(self, run: list[object]) -> None:
+        first = run[0]
+        if first is _STOP:
+            return
+        try:
+            with with_session_id(self.session_id):
+                if isinstance(first, ev.MessageReceived):
+                    notices = await store_incoming(self.repo, self.session_id, run)
+                else:
+                    notices = await self._handle(first)
+        except Exception:  # a bad event must not stop the session
+            self.handler_errors += 1
+            log.exception("session %s: handler failed for %s", self.session_id, type(first).__name__)
+            return
+        for notice in notices:
+            self._publish(notice)
+
+    async def _handle(self, event: object) -> list[Notice]:
+        handler = STORE_HANDLERS.get(type(event))
+        notices = await handler(self.repo, self.session_id, event) if handler else []
+        await self._track_state(event)
+        if isinstance(event, ev.HistorySyncBatch):
+            self.status.synced_messages += len(event.messages)
+            self._set_status(sync_progress=None if event.done else (event.progress or 0.0))
+        return notices
+
+    async def _track_state(self, event: object) -> None:
+        """Connection and pairing events drive the status panel and the device record."""
+        match event:
+            case ev.QRCode() | ev.PairingCode() | ev.PairingWindowClosed():
+                self._publish(PairingUpdate(self.session_id, event))
+                if isinstance(event, ev.PairingWindowClosed):
+                    self._set_status(last_error="pairing window closed")
+                else:
+                    self._set_status(
+                        state=ConnectionState.NEEDS_PAIRING, is_connected=True, is_logged_in=False
+                    )
+            case ev.PairSuccess(jid=jid, push_name=push_name):
+                await self.repo.upsert_session_record(
+                    self.session_id, device_jid=jid, push_name=push_name
+                )
+                self._set_status(device_id=jid, push_name=push_name or self.status.push_name)
+                self._publish(PairingUpdate(self.session_id, event))
+            case ev.Connected():
+                state = self.client.state()
+                device = state.device_jid or self.status.device_id
+                push_name = state.push_name or self.status.push_name
+                if device and (device, push_name) != (self.status.device_id, self.status.push_name):
+                    await self.repo.upsert_session_record(
+                        self.session_id, device_jid=device, push_name=push_name
+                    )
+                self._set_status(
+                    state=ConnectionState.CONNECTED,
+                    is_connected=True,
+                    is_logged_in=True,
+                    device_id=device,
+                    push_name=push_name,
+                    last_error="",
+                    retry_at=None,
+                )
+                self.kick_outbox()
+            case ev.Disconnected(reason=reason, retry_in=retry_in) | ev.ConnectFailure(
+                reason=reason, retry_in=retry_in
+            ):
+                self._offline(reason or "disconnected", retry_in)
+            case ev.TemporaryBan(expires_in=expires_in):
+                self._offline("temporarily banned by WhatsApp", expires_in or None)
+            case ev.ClientOutdated():
+                self._offline("client outdated: update watui", None)
+            case ev.StreamReplaced():
+                self._offline("stream replaced: another client is using this account", None)
+            case ev.LoggedOut(reason=reason):
+                await self.repo.upsert_session_record(self.session_id, device_jid="")
+                self._set_status(
+                    state=ConnectionState.LOGGED_OUT,
+                    is_connected=False,
+                    is_logged_in=False,
+                    device_id="",
+                    last_error=f"logged out{': ' + reason if reason else ''}",
+                    retry_at=None,
+                )
+            case ev.Presence() | ev.ChatPresence():
+                self._publish(LiveEvent(self.session_id, event))
+
+    def _offline(self, reason: str, retry_in: float | None) -> None:
+        self._set_status(
+            state=ConnectionState.OFFLINE,
+            is_connected=False,
+            last_error=reason,
+            retry_at=utc_now() + timedelta(seconds=retry_in) if retry_in else None,
+        )
+
+    def _set_status(self, **changes: object) -> None:
+        before = replace(self.status)
+        for name, value in changes.items():
+            setattr(self.status, name, value)
+        if self.status != before:
+            self._publish(StatusChanged(self.session_id, replace(self.status)))
+
+    # --- sending -----------------------------------------------------------------------
+    def kick_outbox(self) -> None:
+        """Send what the outbox holds, once connected. Calls during a run ask for another
+        run, so a message queued while the outbox is being sent is not left behind."""
+        if self._outbox_task is not None and not self._outbox_task.done():
+            self._outbox_again = True
+            return
+        self._outbox_task = asyncio.create_task(
+            self._send_outbox(), name=f"watui-outbox-{self.session_id}"
+        )
+
+    async def _send_outbox(self) -> None:
+        while True:
+            self._outbox_again = False
+            if self.status.state is ConnectionState.CONNECTED:
+                with with_session_id(self.session_id):
+                    pending = await self.repo.outbox_pending()
+                    for message in pending:
+                        if not await self._send_one(message):
+                            break
+            if not self._outbox_again:
+                return
+
+    async def _send_one(self, message: Message) -> bool:
+        """Hand one stored message to the engine; False when the connection is gone."""
+        quoted = (
+            QuotedMessage(message.quoted_message_id, message.quoted_sender, message.quoted_preview)
+            if message.quoted_message_id
+            else None
+        )
+        try:
+            result = await self.client.send_text(
+                message.chat_jid, message.content, message_id=message.id, quoted=quoted
+            )
+        except EngineError as error:
+            if not self.client.state().is_connected:
+                return False  # stays pending; sent again on the next Connected
+            await self.repo.mark_send_failed(message.chat_jid, message.id, str(error))
+        else:
+            await self.repo.mark_sent(message.chat_jid, message.id, result.timestamp)
+        self._publish(MessagesChanged(self.session_id, message.chat_jid, (message.id,)))
+        return True
+
+
+def _runs(batch: list[object]) -> list[list[object]]:
+    """Consecutive MessageReceived events form one run; every other event stands alone."""
+    runs: list[list[object]] = []
+    for item in batch:
+        if runs and isinstance(item, ev.MessageReceived) and isinstance(runs[-1][0], ev.MessageReceived):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
