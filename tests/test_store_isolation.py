@@ -155,7 +155,7 @@ async def test_method_does_not_touch_the_other_session(store, name, mode):
         with with_session_id("work"):
             result = await OPS[name](repo, None)
     assert dump(path, "personal") == personal_before
-    assert dump(path, "default") == dict.fromkeys(TABLES, [])
+    assert dump(path, "default") == {t: [] for t in TABLES}
     if name not in LISTS_ALL_SESSIONS:
         text = repr(result)
         assert "personal" not in text and "🏠" not in text, text

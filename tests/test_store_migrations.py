@@ -372,3 +372,35 @@ async def test_legacy_store_with_wider_modes_is_tightened(legacy):
     os.chmod(legacy.path, 0o644)
     async with await ChatStorageRepository.open(legacy.path):
         assert _mode(legacy.path) == 0o600
+
+
+def _build_at(path, version: int) -> None:
+    """A store as an older watui left it: migrations 1..version applied, nothing more."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("CREATE TABLE schema_info (version INTEGER PRIMARY KEY DEFAULT 0, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)")
+    for migration in migrations.MIGRATIONS[:version]:
+        migration.apply(conn)
+        conn.execute("INSERT INTO schema_info (version) VALUES (?)", (migration.version,))
+    conn.close()
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+async def test_intermediate_versions_upgrade(tmp_path, version):
+    path = tmp_path / "watui.db"
+    _build_at(path, version)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO chats (jid, session_id, name, last_message_time) VALUES ('a@s.whatsapp.net', 'work', 'A', 1000)")
+    conn.execute(
+        "INSERT INTO messages (id, chat_jid, session_id, sender, content, timestamp) "
+        "VALUES ('m1', 'a@s.whatsapp.net', 'work', 'a@s.whatsapp.net', 'kept across upgrades', 1000)"
+    )
+    conn.commit()
+    conn.close()
+    async with await ChatStorageRepository.open(path) as repo:
+        assert await repo.schema_version() == LATEST
+        got = await repo.get_message("a@s.whatsapp.net", "m1", "work")
+        assert got.content == "kept across upgrades" and got.timestamp == from_millis(1000)
+        assert [h.message.id for h in await repo.search("kept", session_ids=["work"])] == ["m1"]
+        assert await repo.integrity_check() == []
+    assert len(list(tmp_path.glob(f"watui.db.bak-v{version}-*"))) == 1

@@ -508,3 +508,58 @@ async def test_closed_store_refuses_work(tmp_path):
     await repo.close()  # idempotent
     with pytest.raises(Exception, match="closed"):
         await repo.get_chats()
+
+
+async def test_read_receipt_from_another_own_device_marks_incoming_read(repo):
+    await repo.store_messages([msg("a1", at=1), msg("a2", at=2), msg("a3", at=3)])
+    assert await repo.unread_count() == 3
+    assert await repo.apply_receipt(ALICE, ["a1", "a2"], MessageStatus.READ) == 2
+    assert await repo.unread_count() == 1
+    assert [m.id for m in await repo.mark_read(ALICE)] == ["a3"]
+    # an incoming message that arrives already READ (history) is not unread
+    await repo.store_message(msg("a4", at=4, status=MessageStatus.READ))
+    assert await repo.unread_count() == 0
+
+
+async def test_history_flag_overrides_the_heuristic(repo):
+    await repo.store_messages([msg("a1", at=1), msg("a2", at=2)])
+    bare = Chat(jid=ALICE, name="Alice", last_message_time=T0)
+    await repo.store_messages([], chats=[bare])  # a name only: unread stays
+    assert await repo.unread_count() == 2
+    await repo.store_messages([], chats=[bare], history=True)  # the server says 0 unread
+    assert await repo.unread_count() == 0 and await repo.mark_read(ALICE) == []
+    await repo.store_messages([msg("a3", at=3)], chats=[Chat(jid=ALICE, name="", last_message_time=T0,
+                                                          unread_count=5, pinned=True)], history=False)
+    chat = await repo.get_chat(ALICE)
+    assert chat.unread_count == 1 and not chat.pinned and chat.name == "Alice"
+
+
+async def test_changed_content_keeps_the_index_in_sync(repo):
+    await repo.store_message(msg("m1", content="apples"))
+    await repo.store_message(msg("m1", content="oranges"))  # a corrected copy, not an edit
+    assert [h.message.id for h in await repo.search("oranges")] == ["m1"]
+    assert await repo.search("apples") == []
+    assert await repo.integrity_check() == []
+
+
+@pytest.mark.parametrize(
+    ("content", "media_type", "deleted"),
+    [("hi  there\n you", "", False), ("", "image", False), ("cap", "video", False), ("x", "", True), ("", "", False)],
+)
+def test_preview_text_matches_message_preview(content, media_type, deleted):
+    from watui.store.migrations import preview_text
+
+    m = Message(id="i", chat_jid=ALICE, sender=ALICE, timestamp=T0, content=content, media_type=media_type,
+                deleted=deleted)
+    assert preview_text(content, media_type, deleted) == m.preview
+
+
+async def test_vacuum_keeps_search_working(repo):
+    await repo.store_messages([msg(f"m{i:03d}", at=i, content=f"word{i} common") for i in range(200)])
+    for i in range(0, 200, 2):
+        await repo.delete_message(ALICE, f"m{i:03d}")
+    await repo.vacuum()
+    assert await repo.integrity_check() == []
+    hits = await repo.search("word51")
+    assert [h.message.id for h in hits] == ["m051"] and hits[0].message.content == "word51 common"
+    assert len(await repo.search("common", session_ids=["default"])) == 50

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from textual import events
 from textual.app import App, ComposeResult
 
 from watui.domain.models import Chat, MediaType, Message, MessageStatus
@@ -441,6 +442,22 @@ async def test_composer_enter_submits_and_newline_key():
         assert composer.text == ""
 
 
+async def test_composer_keeps_text_typed_in_the_same_burst_as_enter():
+    """Over SSH a fast typist's 'hi' and Enter arrive in one read: the driver posts the three
+    key events back to back, before any of them is handled."""
+    composer = Composer()
+    app = Host(composer)
+    async with run(app) as pilot:
+        composer.focus()
+        await pilot.pause()
+        for key, char in (("h", "h"), ("i", "i"), ("enter", "\r"), ("o", "o"), ("k", "k"), ("ctrl+j", "\n"), ("x", "x")):
+            app.post_message(events.Key(key, char))
+        await pilot.pause()
+        await pilot.pause()
+        assert [m.text for m in posted(app, Composer.Submitted)] == ["hi"]
+        assert composer.text == "ok\nx"
+
+
 async def test_composer_newline_key_is_remappable():
     composer = Composer()
     app = Host(composer)
@@ -513,3 +530,13 @@ async def test_all_three_fit_at_small_sizes(width):
         assert composer.region.bottom == 24 and composer.region.height >= 3
         assert pane.region.height >= 15 and pane.region.width >= width - 30
         assert app.query_one(VirtualChatList).render_line(0).text.strip().startswith("+15550000000")
+
+
+def test_emoji_presentation_selector_is_dropped_so_rows_keep_their_width():
+    from rich.cells import cell_len
+
+    from watui.ui.format import clean_line, clean_text
+
+    assert clean_line("Love it ❤️") == "Love it ❤"
+    assert clean_text("sun ☀️\nok") == "sun ☀\nok"
+    assert cell_len(clean_line("❤️ ☀️")) == 3

@@ -77,7 +77,9 @@ def _message_notices(session_id: str, messages: Sequence[Message]) -> list[Notic
 async def on_history_sync(repo, session_id: str, event: ev.HistorySyncBatch) -> list[Notice]:
     messages = [replace(m, session_id=session_id) for m in event.messages]
     chats = [replace(c, session_id=session_id) for c in event.chats]
-    await repo.store_messages(messages, chats=chats)
+    # history=True: these are whole conversation records (pinned, archived, unread as the
+    # phone has them), not just names
+    await repo.store_messages(messages, chats=chats, history=True)
     if event.push_names:
         await repo.store_push_names(event.push_names)
     jids = {c.jid for c in chats} | {m.chat_jid for m in messages}

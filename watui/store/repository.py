@@ -16,6 +16,7 @@ unread_totals, search with an explicit session list, integrity_check).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -335,7 +336,11 @@ class ChatStorageRepository:
             raise
         await asyncio.to_thread(tighten_side_files, path)
         repo = cls(path, writer, reader)
-        rows = await reader.execute_fetchall("SELECT DISTINCT session_id FROM pending_updates")
+        try:
+            rows = await reader.execute_fetchall("SELECT DISTINCT session_id FROM pending_updates")
+        except BaseException:
+            await repo.close()
+            raise
         repo._pending_sids = {r[0] for r in rows}
         return repo
 
@@ -364,10 +369,8 @@ class ChatStorageRepository:
                 yield conn
                 await conn.execute("COMMIT")
             except BaseException:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     await conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
                 raise
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -398,6 +401,15 @@ class ChatStorageRepository:
             except sqlite3.Error as exc:
                 problems.append(f"full-text index: {exc}")
         return problems
+
+    async def vacuum(self) -> None:
+        """VACUUM the store, then rebuild the full-text index: messages has no INTEGER PRIMARY
+        KEY, so VACUUM may renumber the rowids the index points at. Never run a bare VACUUM."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        async with self._write_lock:
+            await self._w.execute("VACUUM")
+            await self._w.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
 
     async def row_counts(self) -> dict[str, tuple[int, int]]:
         """{session_id: (chats, messages)} for every session with rows."""
@@ -1286,7 +1298,8 @@ class ChatStorageRepository:
     async def get_session_record(self, session_id: str) -> dict[str, Any] | None:
         sid = validate_session_id(session_id)
         rows = await self._read(
-            "SELECT session_id, label, device_jid, push_name, created_at, updated_at FROM sessions WHERE session_id = ?",
+            "SELECT session_id, label, device_jid, push_name, created_at, updated_at FROM sessions "
+            "WHERE session_id = ?",
             (sid,),
         )
         return _session_record(rows[0]) if rows else None

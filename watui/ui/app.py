@@ -11,9 +11,11 @@ from textual.binding import Binding
 
 from watui import config as cfg
 from watui.domain.errors import WatuiError
+from watui.domain.events import PairingCode
 from watui.runtime import Runtime
 from watui.ui.messages import OpenChat
 from watui.ui.bridge import NoticeBridge
+from watui.ui.keys import decode_alt_digits
 from watui.ui.commands import ChatCommands, SessionCommands, ViewCommands
 from watui.ui.notify import Notifier
 from watui.ui.screens.main import MainScreen
@@ -37,6 +39,7 @@ class WatuiApp(App[None]):
     ]
 
     def __init__(self, runtime: Runtime, *, start_sessions: bool = True) -> None:
+        decode_alt_digits()
         super().__init__()
         self.runtime = runtime
         self.manager = runtime.manager
@@ -172,8 +175,12 @@ class WatuiApp(App[None]):
         if network is None or phone is None:
             self.notify(f"no simulated phone for session {session_id}", severity="warning")
             return
+        shown = self._main().pairing_shown(session_id)
         try:
-            network.scan_session(session_id, phone)
+            if isinstance(shown, PairingCode):  # the phone's user types the code
+                network.enter_pairing_code(phone, shown.code)
+            else:
+                network.scan_session(session_id, phone)
         except WatuiError as error:
             self.notify(str(error), severity="error")
 

@@ -162,6 +162,12 @@ def media_label(message: Message) -> str:
 # --- names and text --------------------------------------------------------------------
 
 
+# U+FE0F asks for the wide emoji form of a narrow symbol (❤️, ☀️). Terminals disagree on
+# its width while Rich counts it as zero, so rows with it overrun their borders by a cell;
+# without it the symbol shows in its text form and every row keeps its width.
+EMOJI_PRESENTATION = "\ufe0f"
+
+
 def clean_line(text: str | None, max_chars: int | None = None) -> str:
     """One line of untrusted text, safe to show: controls escaped, newlines and tabs as spaces,
     optionally cut to ``max_chars`` characters with '…'."""
@@ -169,7 +175,7 @@ def clean_line(text: str | None, max_chars: int | None = None) -> str:
         return ""
     if max_chars is not None and len(text) > max_chars * 4:
         text = text[: max_chars * 4]  # don't scan megabytes for one line
-    line = printable(text, single_line=True)
+    line = printable(text, single_line=True).replace(EMOJI_PRESENTATION, "")
     if max_chars is not None and len(line) > max_chars:
         line = line[: max(max_chars - 1, 0)] + ELLIPSIS
     return line
@@ -187,7 +193,7 @@ def clean_text(
     lines = head.split("\n")
     if len(lines) > max_lines:
         head = "\n".join(lines[:max_lines])
-    shown = printable(head).replace("\t", "    ")
+    shown = printable(head).replace("\t", "    ").replace(EMOJI_PRESENTATION, "")
     rest = total - len(head)
     if rest > 0:
         shown += f"{ELLIPSIS} ({rest:,} more characters)"

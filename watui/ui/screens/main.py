@@ -82,6 +82,10 @@ class MainScreen(Screen[None]):
         self._qr_by_session: dict[str, QRCode | PairingCode | PairingWindowClosed] = {}
         self._reply_to: Message | None = None
 
+    def pairing_shown(self, session_id: str) -> QRCode | PairingCode | PairingWindowClosed | None:
+        """What the pairing screen of ``session_id`` shows now, if anything."""
+        return self._qr_by_session.get(session_id)
+
     @property
     def manager(self):
         return self.app.manager
@@ -145,6 +149,9 @@ class MainScreen(Screen[None]):
         if needs_pairing:
             pairing = self.query_one(PairingView)
             pairing.session_id = self.session_id
+            pairing.simulated = self.app.runtime.network is not None
+            if not isinstance(self.focused, Input):
+                pairing.focus()  # so its keys (c: phone number, p: new code) work at once
             last = self._qr_by_session.get(self.session_id)
             if isinstance(last, QRCode):
                 pairing.show_qr(last)
@@ -379,6 +386,10 @@ class MainScreen(Screen[None]):
     @on(PairingView.RestartRequested)
     def _restart_pairing(self) -> None:
         self.app.run_command_pair_qr(self.session_id)
+
+    @on(PairingView.SimulateScanRequested)
+    def _simulate_scan(self, message: PairingView.SimulateScanRequested) -> None:
+        self.app.simulate_scan(message.session_id)
 
     @on(PairingView.PhonePairingRequested)
     def _phone_pairing(self) -> None:

@@ -147,7 +147,16 @@ class Composer(TextArea):
 
     # --- sending ----------------------------------------------------------------------
 
+    # Priority bindings run in the App as soon as the key arrives, while the characters typed
+    # just before it may still wait in this widget's queue (a burst over SSH arrives in one
+    # read). call_later queues the real work behind them, so nothing typed is left out.
     def action_submit(self) -> None:
+        self.call_later(self._submit)
+
+    def action_newline(self) -> None:
+        self.call_later(self._newline)
+
+    def _submit(self) -> None:
         text = self.text
         if not text.strip():
             return
@@ -158,7 +167,7 @@ class Composer(TextArea):
             self.drafts.pop(self.draft_key, None)
         self.post_message(self.Submitted(self, text.strip("\n"), reply))
 
-    def action_newline(self) -> None:
+    def _newline(self) -> None:
         if self.read_only:
             return
         self.insert("\n")

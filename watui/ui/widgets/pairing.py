@@ -96,11 +96,18 @@ class PairingView(Widget, can_focus=True):
     BINDINGS = [
         Binding("p", "restart", "New QR code", id="pairing.restart"),
         Binding("c", "phone", "Pair by phone number", id="pairing.phone"),
+        Binding("s", "simulate_scan", "Simulate scan", id="pairing.simulate_scan"),
     ]
 
     @dataclass
     class RestartRequested(Message):
         """The user asked for a new pairing window (new QR codes)."""
+
+        session_id: str
+
+    @dataclass
+    class SimulateScanRequested(Message):
+        """Demo only: pair as if the phone had scanned the code on screen."""
 
         session_id: str
 
@@ -121,6 +128,8 @@ class PairingView(Widget, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.session_id = session_id
+        #: The session runs on the simulated network: offer the demo's simulated scan.
+        self.simulated = False
         self.mode: Mode = "waiting"
         self.qr: QRCode | None = None
         self.qr_lines: list[str] = []
@@ -292,8 +301,10 @@ class PairingView(Widget, can_focus=True):
 
     # --- actions ------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("restart", "phone") and self.mode == "paired":
+        if action in ("restart", "phone", "simulate_scan") and self.mode == "paired":
             return False
+        if action == "simulate_scan":
+            return self.simulated and self.mode in ("qr", "code")
         return True
 
     def action_restart(self) -> None:
@@ -301,6 +312,9 @@ class PairingView(Widget, can_focus=True):
 
     def action_phone(self) -> None:
         self.post_message(self.PhonePairingRequested(self.session_id))
+
+    def action_simulate_scan(self) -> None:
+        self.post_message(self.SimulateScanRequested(self.session_id))
 
 
 __all__ = ["PairingView", "countdown_caption", "spaced_code", "sync_caption"]
