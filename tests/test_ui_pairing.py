@@ -16,7 +16,7 @@ from watui.qr import qr_text_size
 from watui.ui.themes import load_themes
 from watui.ui.widgets.pairing import PairingView, countdown_caption, spaced_code, sync_caption
 
-zxingcpp = pytest.importorskip("zxingcpp")
+import zxingcpp  # noqa: E402  (a test dependency: a missing install must fail, not skip)
 
 
 def whatsmeow_payload(seed: int = 7) -> str:
