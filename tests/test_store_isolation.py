@@ -23,7 +23,7 @@ ALICE = "4915111111111@s.whatsapp.net"
 BOB = "4915222222222@s.whatsapp.net"
 GROUP = "120363000000000001@g.us"
 ME = "4915000000000@s.whatsapp.net"
-TABLES = ("chats", "messages", "contacts", "outbox", "reactions", "pending_updates", "sessions")
+TABLES = ("chats", "messages", "contacts", "outbox", "reactions", "pending_updates", "sessions", "drafts")
 MARK = {"personal": ("personal", "🏠"), "work": ("work", "💼")}
 
 
@@ -53,6 +53,7 @@ async def populate(repo: ChatStorageRepository, sid: str) -> None:
     await repo.apply_edit(ALICE, "future2", f"{tag} early edit", T0 + timedelta(seconds=11), sid)
     await repo.store_push_names([(BOB, f"Bobby {tag}"), (ALICE, f"Ali {tag}")], sid)
     await repo.upsert_session_record(sid, label=f"label {tag}")
+    await repo.save_draft(ALICE, f"{tag} half-typed", sid)
 
 
 def dump(path, sid: str) -> dict[str, list[tuple]]:
@@ -131,6 +132,9 @@ OPS = {
     "unread_totals": lambda r, s: r.unread_totals(["work"]),
     "store_push_names": lambda r, s: r.store_push_names([(BOB, "Bobby work 2")], s),
     "get_contact_name": lambda r, s: r.get_contact_name(BOB, s),
+    "save_draft": lambda r, s: r.save_draft(ALICE, "work rewritten draft", s),
+    "save_draft_empty_removes": lambda r, s: r.save_draft(ALICE, "  ", s),
+    "get_drafts": lambda r, s: r.get_drafts(s),
     "upsert_session_record": lambda r, s: r.upsert_session_record("work", label="label work 2"),
     "get_session_record": lambda r, s: r.get_session_record("work"),
     "delete_session_data": lambda r, s: r.delete_session_data("work"),

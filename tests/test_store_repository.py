@@ -563,3 +563,16 @@ async def test_vacuum_keeps_search_working(repo):
     hits = await repo.search("word51")
     assert [h.message.id for h in hits] == ["m051"] and hits[0].message.content == "word51 common"
     assert len(await repo.search("common", session_ids=["default"])) == 50
+
+
+async def test_drafts_round_trip_and_empty_text_removes(tmp_path):
+    async with await ChatStorageRepository.open(tmp_path / "d.db") as repo:
+        await repo.save_draft("1@s.whatsapp.net", "half a thought", "work")
+        await repo.save_draft("2@s.whatsapp.net", "another", "work")
+        await repo.save_draft("1@s.whatsapp.net", "half a thought, finished", "work")
+        assert await repo.get_drafts("work") == {
+            "1@s.whatsapp.net": "half a thought, finished", "2@s.whatsapp.net": "another"
+        }
+        await repo.save_draft("2@s.whatsapp.net", "   ", "work")
+        assert await repo.get_drafts("work") == {"1@s.whatsapp.net": "half a thought, finished"}
+        assert await repo.get_drafts("default") == {}

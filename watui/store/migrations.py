@@ -353,6 +353,19 @@ _M6 = (
 )
 
 
+# --- 7: drafts ---------------------------------------------------------------------------------
+# What the user typed and has not sent, per chat: kept across chat switches and restarts.
+_M7 = (
+    """CREATE TABLE drafts (
+        session_id TEXT NOT NULL,
+        chat_jid TEXT NOT NULL,
+        text TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (session_id, chat_jid)
+    )""",
+)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "seed v7: chats and messages (single session)", _sql(*_M1)),
     Migration(2, "seed v7: index on message id", _sql(*_M2)),
@@ -360,6 +373,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "watui chat/message columns, sessions registry, contacts", _migration_4),
     Migration(5, "outbox, reactions, pending out-of-order updates", _sql(*_M5)),
     Migration(6, "full-text index over message content", _sql(*_M6)),
+    Migration(7, "drafts per chat", _sql(*_M7)),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

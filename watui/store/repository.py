@@ -1175,7 +1175,7 @@ class ChatStorageRepository:
         sid = validate_session_id(session_id)
         total = 0
         async with self._write() as conn:
-            for table in ("pending_updates", "reactions", "outbox", "messages", "chats", "contacts", "sessions"):
+            for table in ("drafts", "pending_updates", "reactions", "outbox", "messages", "chats", "contacts", "sessions"):
                 cur = await conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (sid,))
                 total += max(cur.rowcount, 0)
         self._pending_sids.discard(sid)
@@ -1271,6 +1271,29 @@ class ChatStorageRepository:
             "SELECT name FROM chats WHERE session_id = ? AND jid = ? AND name != ''", (sid, jid)
         )
         return rows[0][0] if rows else None
+
+    # --- drafts ----------------------------------------------------------------------------
+    async def save_draft(self, chat_jid: str, text: str, session_id: str | None = None) -> None:
+        """Keep unsent text for a chat; empty text removes the draft."""
+        sid = self._sid(session_id)
+        async with self._write() as conn:
+            if text.strip():
+                await conn.execute(
+                    """INSERT INTO drafts (session_id, chat_jid, text, updated_at) VALUES (?, ?, ?, ?)
+                       ON CONFLICT(session_id, chat_jid) DO UPDATE
+                       SET text = excluded.text, updated_at = excluded.updated_at""",
+                    (sid, chat_jid, text, _now_ms()),
+                )
+            else:
+                await conn.execute(
+                    "DELETE FROM drafts WHERE session_id = ? AND chat_jid = ?", (sid, chat_jid)
+                )
+
+    async def get_drafts(self, session_id: str | None = None) -> dict[str, str]:
+        """Every draft of one session, by chat jid."""
+        sid = self._sid(session_id)
+        rows = await self._read("SELECT chat_jid, text FROM drafts WHERE session_id = ?", (sid,))
+        return {jid: text for jid, text in rows}
 
     # --- sessions registry -----------------------------------------------------------------
     async def upsert_session_record(

@@ -96,6 +96,10 @@ class WatuiApp(App[None]):
         if self._unsubscribe is not None:
             self._unsubscribe()
         try:
+            await self._main().save_state()
+        except Exception:  # quitting must not fail on a draft
+            log.exception("could not save the draft on quit")
+        try:
             await asyncio.wait_for(self.manager.shutdown(timeout=3.0), 4.0)
         except TimeoutError:
             log.warning("sessions did not stop within 4 s; exiting anyway")
@@ -128,7 +132,8 @@ class WatuiApp(App[None]):
                 session_id, label = result
                 self._guarded(self._add_session(session_id, label))
 
-        self.push_screen(AddSessionDialog(), added)
+        # the ids in use, so the dialog refuses a duplicate as it is typed
+        self.push_screen(AddSessionDialog(self.manager.session_ids()), added)
 
     async def _add_session(self, session_id: str, label: str) -> None:
         await self.manager.add_session(session_id, label)

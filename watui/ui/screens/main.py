@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Input, Label
+from textual.widgets import ContentSwitcher, Footer, Input, Label, TextArea
 
 from watui.domain import ChatFilter, ConnectionState, MessageFilter, PageCursor, WatuiError
 from watui.domain.events import PairingCode, PairingWindowClosed, PairSuccess, QRCode
@@ -37,6 +37,7 @@ log = logging.getLogger("watui.ui")
 
 CHAT_LIST_LIMIT = 20_000  # the whole list of even a very busy account, as light rows
 MESSAGE_PAGE = 80
+DRAFT_SAVE_DELAY = 1.0  # seconds after the last key
 SESSION_KEYS = 9
 
 
@@ -55,6 +56,12 @@ class MessagesLoaded(TextualMessage):
     messages: list[Message]  # oldest first
     mode: str  # "replace" | "upsert" | "older"
     names: dict[str, str]
+
+
+@dataclass
+class DraftsLoaded(TextualMessage):
+    session_id: str
+    drafts: dict[str, str]  # chat jid -> text
 
 
 @dataclass
@@ -81,6 +88,7 @@ class MainScreen(Screen[None]):
         self.chat_jid = ""
         self._qr_by_session: dict[str, QRCode | PairingCode | PairingWindowClosed] = {}
         self._reply_to: Message | None = None
+        self._draft_timer = None
 
     def pairing_shown(self, session_id: str) -> QRCode | PairingCode | PairingWindowClosed | None:
         """What the pairing screen of ``session_id`` shows now, if anything."""
@@ -109,6 +117,14 @@ class MainScreen(Screen[None]):
                 yield PairingView("", id="pairing")
         yield Footer()
 
+    def on_resize(self) -> None:
+        # Screen._on_resize sets the breakpoint class after this handler: look once it has
+        self.call_later(self._fit_status_panel)
+
+    def _fit_status_panel(self) -> None:
+        # below the breakpoint the panel gets two lines: the five-line form would be cut off
+        self.query_one(StatusPanel).compact = self.has_class("-narrow")
+
     def on_mount(self) -> None:
         ids = self.manager.session_ids()
         default = self.manager.get_default_session()
@@ -130,6 +146,7 @@ class MainScreen(Screen[None]):
         self.query_one("#chat-title", Label).update("")
         self.query_one(MessagePane).set_messages([], {}, False)
         self._load_chats(session_id)
+        self._load_drafts(session_id)
 
     def _show_status(self) -> None:
         if not self.session_id:
@@ -174,8 +191,29 @@ class MainScreen(Screen[None]):
         self._mark_read(self.session_id, chat_jid)
 
     def _save_draft(self) -> None:
+        """Keep what is in the composer for the open chat: in memory for the next switch,
+        and in the store so a restart loses nothing."""
         if self.session_id and self.chat_jid:
-            self.query_one(Composer).save_draft((self.session_id, self.chat_jid))
+            composer = self.query_one(Composer)
+            key = (self.session_id, self.chat_jid)
+            composer.save_draft(key)
+            self._persist_draft(self.session_id, self.chat_jid, composer.drafts.get(key, ""))
+
+    @work(group="drafts", exit_on_error=False)
+    async def _persist_draft(self, session_id: str, chat_jid: str, text: str) -> None:
+        await self.repo.save_draft(chat_jid, text, session_id)
+
+    @work(group="drafts-load", exit_on_error=False)
+    async def _load_drafts(self, session_id: str) -> None:
+        drafts = await self.repo.get_drafts(session_id)
+        self.post_message(DraftsLoaded(session_id, drafts))
+
+    @on(TextArea.Changed, "#composer")
+    def _composer_changed(self) -> None:
+        # Save a moment after typing stops, not on every key.
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(DRAFT_SAVE_DELAY, self._save_draft)
 
     # --- workers: fetch, then post -----------------------------------------------------
     @work(group="chats", exclusive=True, exit_on_error=False)
@@ -188,8 +226,19 @@ class MainScreen(Screen[None]):
         rows = [await self.repo.get_chat_by_session(jid, session_id) for jid in jids]
         self.post_message(ChatsLoaded(session_id, [c for c in rows if c is not None], replace=False))
 
-    @work(group="messages", exclusive=True, exit_on_error=False)
-    async def _load_messages(self, session_id: str, chat_jid: str, mode: str, before=None) -> None:
+    def _load_messages(self, session_id: str, chat_jid: str, mode: str, before=None) -> None:
+        # One exclusive group per kind of load: a refresh of new messages must not cancel
+        # the older page the user scrolled up for, and a new chat cancels both.
+        if mode == "replace":
+            self.workers.cancel_group(self, "messages-older")
+        self.run_worker(
+            self._fetch_messages(session_id, chat_jid, mode, before),
+            group=f"messages-{mode}",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _fetch_messages(self, session_id: str, chat_jid: str, mode: str, before) -> None:
         messages = await self.repo.get_messages(
             MessageFilter(session_id=session_id, chat_jid=chat_jid, limit=MESSAGE_PAGE, before=before)
         )
@@ -257,6 +306,14 @@ class MainScreen(Screen[None]):
             pane.prepend_older(message.messages)
         else:
             pane.upsert_messages(message.messages)
+
+    @on(DraftsLoaded)
+    def _drafts_loaded(self, message: DraftsLoaded) -> None:
+        composer = self.query_one(Composer)
+        for chat_jid, text in message.drafts.items():
+            composer.drafts.setdefault((message.session_id, chat_jid), text)
+        if message.session_id == self.session_id and self.chat_jid and not composer.text:
+            composer.load_draft((self.session_id, self.chat_jid))
 
     @on(UnreadLoaded)
     def _unread_loaded(self, message: UnreadLoaded) -> None:
@@ -374,7 +431,7 @@ class MainScreen(Screen[None]):
 
     @on(MessagePane.NeedOlder)
     def _need_older(self, message: MessagePane.NeedOlder) -> None:
-        oldest = message.before
+        oldest = message.before_message
         self._load_messages(
             self.session_id, self.chat_jid, "older", PageCursor(oldest.timestamp, oldest.id)
         )
@@ -402,6 +459,14 @@ class MainScreen(Screen[None]):
     @on(Input.Submitted, "#chat-filter")
     def _filter_submitted(self) -> None:
         self.query_one(VirtualChatList).focus()
+
+    async def save_state(self) -> None:
+        """Before quitting: the open chat's draft goes to the store now, not in a worker."""
+        if self.session_id and self.chat_jid:
+            composer = self.query_one(Composer)
+            composer.save_draft((self.session_id, self.chat_jid))
+            text = composer.drafts.get((self.session_id, self.chat_jid), "")
+            await self.repo.save_draft(self.chat_jid, text, self.session_id)
 
     # --- actions -------------------------------------------------------------------------
     def action_select_session(self, number: int) -> None:
