@@ -576,3 +576,28 @@ async def test_drafts_round_trip_and_empty_text_removes(tmp_path):
         await repo.save_draft("2@s.whatsapp.net", "   ", "work")
         assert await repo.get_drafts("work") == {"1@s.whatsapp.net": "half a thought, finished"}
         assert await repo.get_drafts("default") == {}
+
+
+async def test_mark_sent_with_the_servers_id_rekeys_and_applies_parked_receipts(tmp_path):
+    from datetime import UTC, datetime
+
+    from watui.domain import Message, MessageStatus
+
+    chat = "4915111@s.whatsapp.net"
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    async with await ChatStorageRepository.open(tmp_path / "k.db") as repo:
+        with with_session_id("work"):
+            await repo.store_sent_message_with_context(
+                Message(id="LOCAL1", chat_jid=chat, sender="", timestamp=now, content="hi", is_from_me=True,
+                        status=MessageStatus.PENDING))
+            # the delivery receipt names the server's id and beats the send's answer here
+            await repo.apply_receipt(chat, ["SRV1"], MessageStatus.DELIVERED)
+            assert await repo.mark_sent(chat, "LOCAL1", now, server_id="SRV1")
+            assert await repo.get_message(chat, "LOCAL1") is None
+            stored = await repo.get_message(chat, "SRV1")
+            assert stored.content == "hi" and stored.status is MessageStatus.DELIVERED
+            assert await repo.outbox_pending() == []
+            assert (await repo.get_chat(chat)).last_message_id == "SRV1"
+            # a late duplicate answer changes nothing
+            assert await repo.mark_sent(chat, "LOCAL1", now, server_id="SRV1")
+            assert len(await repo.get_messages(MessageFilter(chat_jid=chat))) == 1

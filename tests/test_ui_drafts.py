@@ -52,8 +52,10 @@ async def test_a_draft_survives_a_chat_switch_and_a_restart(env):
         assert app.screen.query_one(Composer).text == "unsent words"
         await pilot.press("!")
         await app.action_quit()
-    await runtime.repo.close()
+    await runtime.close()
 
     runtime = await build_runtime(env(), start=False)
-    async with runtime.repo as repo:
-        assert await repo.get_drafts("default") == {first: "unsent words!"}
+    try:
+        assert await runtime.repo.get_drafts("default") == {first: "unsent words!"}
+    finally:
+        await runtime.close()

@@ -6,21 +6,27 @@ same way whichever front end asks for it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from watui import config as cfg
 from watui.domain.errors import ConfigError
 from watui.engine.protocol import WhatsAppClient
+from watui.lock import InstanceLock
 from watui.logs import setup_logging
 from watui.paths import Paths, resolve_paths
 from watui.sessions import SessionManager
 from watui.store import ChatStorageRepository
+
+log = logging.getLogger("watui.runtime")
 
 DEMO_CONFIG_NAME = "demo-config.toml"
 
@@ -132,14 +138,32 @@ class Runtime:
     repo: ChatStorageRepository
     manager: SessionManager
     network: object | None = None  # the SimNetwork on the sim backend
+    lock: InstanceLock | None = None
 
     async def close(self) -> None:
-        await self.manager.shutdown()
-        await self.repo.close()
+        try:
+            await self.manager.shutdown()
+            await self.repo.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
 
-async def build_runtime(environment: Environment, *, start: bool = True) -> Runtime:
-    """Open the store, create one client per configured session and (optionally) start them."""
+async def build_runtime(
+    environment: Environment, *, start: bool = True, lock: bool = True
+) -> Runtime:
+    """Open the store, create one client per configured session and (optionally) start them.
+    ``lock``: claim the data dir first; a second watui on it is refused."""
+    instance_lock = InstanceLock(environment.paths.data_dir).acquire() if lock else None
+    try:
+        return await _build(environment, start, instance_lock)
+    except BaseException:
+        if instance_lock is not None:
+            instance_lock.release()
+        raise
+
+
+async def _build(environment: Environment, start: bool, instance_lock: InstanceLock | None) -> Runtime:
     repo = await open_store(environment)
     network = None
     if environment.backend == "sim":
@@ -151,7 +175,7 @@ async def build_runtime(environment: Environment, *, start: bool = True) -> Runt
         await manager.add_session(session.id, session.label, start=False, persist=False)
     if environment.config.default_session in manager.session_ids():
         manager.set_default_session(environment.config.default_session, persist=False)
-    runtime = Runtime(environment, repo, manager, network)
+    runtime = Runtime(environment, repo, manager, network, instance_lock)
     if start:
         await manager.start_all()
     return runtime
@@ -178,10 +202,49 @@ def _sim_factory(environment: Environment):
     return factory, network
 
 
-def _neonize_factory(environment: Environment):
-    def factory(session_id: str) -> WhatsAppClient:
-        raise ConfigError(
-            "the neonize backend is not available in this build yet: use --backend sim or --demo"
-        )
+NEONIZE_FACTORY = "watui.engine.neonize.client:make_client"
 
-    return factory
+
+def _neonize_factory(environment: Environment):
+    """Real WhatsApp. By default each session's engine is a supervised child process, so a
+    Go crash ends one session's engine, not the app; ``inline`` keeps them in this process
+    behind one gate (fewer processes, one crash takes everything down)."""
+    paths = environment.paths
+    sessions = {s.id: s for s in environment.config.sessions}
+
+    def session(session_id: str) -> cfg.SessionConfig:
+        return sessions.get(session_id) or cfg.SessionConfig(id=session_id)
+
+    for s in environment.config.sessions:
+        if s.keys_db_uri:
+            log.warning("session %s: keys_db_uri is ignored: neonize keeps keys in the device store", s.id)
+
+    if environment.config.engine.isolation == "process":
+        from watui.engine.isolation.proxy import ProcessClient
+
+        def factory(session_id: str) -> WhatsAppClient:
+            return ProcessClient(
+                session_id,
+                NEONIZE_FACTORY,
+                log_path=paths.session_log_path(session_id),
+                args={"db_uri": paths.session_db_uri(session(session_id))},
+            )
+
+        return factory
+
+    from watui.engine.stdio import divert_stdio
+
+    divert_stdio(paths.logs_dir / "engine.log")
+    from watui.engine.neonize.client import NeonizeClient
+    from watui.engine.neonize.gate import GoGate
+
+    gate = GoGate()  # one for every client in this process: Go's maps are global
+    # each connected neonize client holds an executor thread for its whole life; a small
+    # default pool starves every other to_thread call (neonize-notes §1)
+    workers = 2 * len(environment.config.sessions) + 8
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers))
+
+    def inline_factory(session_id: str) -> WhatsAppClient:
+        return NeonizeClient(session_id, paths.session_db_uri(session(session_id)), gate=gate)
+
+    return inline_factory

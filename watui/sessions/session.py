@@ -247,6 +247,7 @@ class Session:
             if message.quoted_message_id
             else None
         )
+        result = None
         try:
             result = await self.client.send_text(
                 message.chat_jid, message.content, message_id=message.id, quoted=quoted
@@ -256,8 +257,11 @@ class Session:
                 return False  # stays pending; sent again on the next Connected
             await self.repo.mark_send_failed(message.chat_jid, message.id, str(error))
         else:
-            await self.repo.mark_sent(message.chat_jid, message.id, result.timestamp)
-        self._publish(MessagesChanged(self.session_id, message.chat_jid, (message.id,)))
+            await self.repo.mark_sent(
+                message.chat_jid, message.id, result.timestamp, server_id=result.message_id
+            )
+        ids = tuple(dict.fromkeys((message.id, result.message_id if result else message.id)))
+        self._publish(MessagesChanged(self.session_id, message.chat_jid, ids))
         return True
 
 

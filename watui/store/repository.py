@@ -803,13 +803,20 @@ class ChatStorageRepository:
         return [_message_from_row(r) for r in rows]
 
     async def mark_sent(
-        self, chat_jid: str, message_id: str, timestamp: datetime, session_id: str | None = None
+        self, chat_jid: str, message_id: str, timestamp: datetime, session_id: str | None = None,
+        *, server_id: str | None = None,
     ) -> bool:
         """The server took the message: outbox row gone, status at least SENT (never lowered),
-        the server's timestamp kept."""
+        the server's timestamp kept. ``server_id``: the id the server gave it when the engine
+        could not send with ours (neonize 0.5.2); the row takes that id, since receipts,
+        edits and reactions will name it, and updates already parked under it apply now."""
         sid = self._sid(session_id)
         ts = to_millis(timestamp)
         async with self._write() as conn:
+            if server_id and server_id != message_id:
+                if not await self._rekey(conn, sid, chat_jid, message_id, server_id):
+                    return False
+                message_id = server_id
             cur = await conn.execute(
                 """UPDATE messages SET status = MAX(status, 2), timestamp = ?, error = '',
                                        updated_at = ?
@@ -828,6 +835,38 @@ class ChatStorageRepository:
                 (ts, sid, chat_jid, message_id),
             )
             return True
+
+    async def _rekey(
+        self, conn: aiosqlite.Connection, sid: str, chat_jid: str, old_id: str, new_id: str
+    ) -> bool:
+        exists = await conn.execute_fetchall(
+            "SELECT id FROM messages WHERE session_id = ? AND chat_jid = ? AND id IN (?, ?)",
+            (sid, chat_jid, old_id, new_id),
+        )
+        found = {row[0] for row in exists}
+        if old_id not in found:
+            return new_id in found
+        await conn.execute(
+            "DELETE FROM outbox WHERE session_id = ? AND chat_jid = ? AND message_id = ?",
+            (sid, chat_jid, old_id),
+        )
+        if new_id in found:  # the server's copy got here first: ours is the duplicate
+            await conn.execute(
+                "DELETE FROM messages WHERE session_id = ? AND chat_jid = ? AND id = ?",
+                (sid, chat_jid, old_id),
+            )
+        else:
+            await conn.execute(
+                "UPDATE messages SET id = ? WHERE session_id = ? AND chat_jid = ? AND id = ?",
+                (new_id, sid, chat_jid, old_id),
+            )
+        await conn.execute(
+            "UPDATE chats SET last_message_id = ? WHERE session_id = ? AND jid = ? AND last_message_id = ?",
+            (new_id, sid, chat_jid, old_id),
+        )
+        if sid in self._pending_sids:
+            await self._apply_pending(conn, sid)
+        return True
 
     async def mark_send_failed(
         self, chat_jid: str, message_id: str, reason: str, session_id: str | None = None

@@ -145,6 +145,8 @@ class MainScreen(Screen[None]):
         self._show_conversation_or_pairing()
         self.query_one("#chat-title", Label).update("")
         self.query_one(MessagePane).set_messages([], {}, False)
+        # the old session's rows must go now: enter on one would open its jid in this session
+        self.query_one(VirtualChatList).set_chats([])
         self._load_chats(session_id)
         self._load_drafts(session_id)
 
@@ -226,25 +228,44 @@ class MainScreen(Screen[None]):
         rows = [await self.repo.get_chat_by_session(jid, session_id) for jid in jids]
         self.post_message(ChatsLoaded(session_id, [c for c in rows if c is not None], replace=False))
 
-    def _load_messages(self, session_id: str, chat_jid: str, mode: str, before=None) -> None:
+    def _load_messages(
+        self, session_id: str, chat_jid: str, mode: str, before=None, changed_ids: set[str] = frozenset()
+    ) -> None:
         # One exclusive group per kind of load: a refresh of new messages must not cancel
         # the older page the user scrolled up for, and a new chat cancels both.
         if mode == "replace":
             self.workers.cancel_group(self, "messages-older")
         self.run_worker(
-            self._fetch_messages(session_id, chat_jid, mode, before),
+            self._fetch_messages(session_id, chat_jid, mode, before, set(changed_ids)),
             group=f"messages-{mode}",
             exclusive=True,
             exit_on_error=False,
         )
 
-    async def _fetch_messages(self, session_id: str, chat_jid: str, mode: str, before) -> None:
+    async def _fetch_messages(
+        self, session_id: str, chat_jid: str, mode: str, before, changed_ids: set[str]
+    ) -> None:
         messages = await self.repo.get_messages(
             MessageFilter(session_id=session_id, chat_jid=chat_jid, limit=MESSAGE_PAGE, before=before)
         )
         messages.reverse()
+        if mode == "upsert" and self._vanished(changed_ids, messages):
+            # a message on screen is gone from the store (deleted for me, or re-keyed to the
+            # server's id): the window is read again rather than patched
+            mode = "replace"
         names = await self._names_for(session_id, messages)
         self.post_message(MessagesLoaded(session_id, chat_jid, messages, mode, names))
+
+    def _vanished(self, changed_ids: set[str], page: list[Message]) -> bool:
+        if not page:
+            return False
+        loaded = {m.id for m in page}
+        pane = self.query_one(MessagePane)
+        for message_id in changed_ids - loaded:
+            view = pane.view_for(message_id)
+            if view is not None and view.message.timestamp >= page[0].timestamp:
+                return True
+        return False
 
     async def _names_for(self, session_id: str, messages: list[Message]) -> dict[str, str]:
         names: dict[str, str] = {}
@@ -276,7 +297,12 @@ class MainScreen(Screen[None]):
             return
         chat_list = self.query_one(VirtualChatList)
         if message.replace:
+            previous = chat_list.cursor_jid
             chat_list.set_chats(message.chats)
+            if self.chat_jid and chat_list.cursor_jid != previous:
+                # a chat opened in another session (next unread, the palette) before its
+                # list arrived: the cursor goes to it, not to the top
+                chat_list.select_jid(self.chat_jid)
         else:
             chat_list.update_chats(message.chats)
         if self.chat_jid:
@@ -328,12 +354,13 @@ class MainScreen(Screen[None]):
     @on(SessionsRefresh)
     def _sessions_refresh(self, message: SessionsRefresh) -> None:
         dirty = message.dirty
-        if dirty.sessions_changed:
-            ids = self.manager.session_ids()
-            if self.session_id not in ids:
-                self.session_id = ""
-                if ids:
-                    self.switch_session(self.manager.get_default_session() or ids[0])
+        ids = self.manager.session_ids()
+        # A removed session's last status (STOPPED) may be flushed before SessionsChanged:
+        # leave it as soon as it is gone, never ask the manager about it again.
+        if self.session_id not in ids:
+            self.session_id = ""
+            if ids:
+                self.switch_session(self.manager.get_default_session() or ids[0])
         if dirty.statuses or dirty.sessions_changed:
             self._refresh_sidebar()
             if self.session_id in dirty.statuses:
@@ -348,7 +375,9 @@ class MainScreen(Screen[None]):
             else:
                 self._reload_chats(self.session_id, set(changed))
         if (self.session_id, self.chat_jid) in dirty.messages:
-            self._load_messages(self.session_id, self.chat_jid, "upsert")
+            self._load_messages(
+                self.session_id, self.chat_jid, "upsert", changed_ids=dirty.messages[(self.session_id, self.chat_jid)]
+            )
             if dirty.incoming.get((self.session_id, self.chat_jid)):
                 self._mark_read(self.session_id, self.chat_jid)
         for (session_id, chat_jid), count in dirty.incoming.items():
