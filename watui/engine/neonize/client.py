@@ -413,6 +413,9 @@ def short_reason(error: BaseException) -> str:
     return text.rsplit(": ", 1)[-1][:120] or "connection failed"
 
 
-def make_client(session_id: str, db_uri: str, **_ignored: str) -> NeonizeClient:
-    """Factory for the isolation child: ``watui.engine.neonize.client:make_client``."""
-    return NeonizeClient(session_id, db_uri)
+def make_client(
+    session_id: str, db_uri: str, backoff_base: str = "2", backoff_max: str = "60"
+) -> NeonizeClient:
+    """Factory for the isolation child: ``watui.engine.neonize.client:make_client`` (its
+    arguments arrive as strings from the child's command line)."""
+    return NeonizeClient(session_id, db_uri, backoff=(float(backoff_base), float(backoff_max)))
