@@ -39,6 +39,9 @@ def seconds_until(when: datetime, now: datetime) -> int:
 def connection_text(status: SessionStatus, now: datetime) -> str:
     """'yes', or 'offline: <reason>, retrying in 5s', or what the session is doing."""
     reason = printable(status.last_error, single_line=True).strip()
+    if status.state is ConnectionState.NEEDS_PAIRING:
+        # the socket is up (is_connected) to fetch QR codes, but no account is linked yet
+        return "no: not paired yet"
     if status.is_connected or status.state is ConnectionState.CONNECTED:
         return "yes"
     if status.state is ConnectionState.OFFLINE:
