@@ -170,7 +170,7 @@ class NeonizeClient:
                 raise EngineError(f"logout failed: {error}") from None
         await self._forget_device("logged out from watui")
 
-    async def _forget_device(self, reason: str) -> None:
+    async def _forget_device(self, reason: str, *, announce: bool = True) -> None:
         """The device is gone (unlinked here or on the phone): clear its store so the next
         pairing starts fresh. Chat history lives in watui's own store and stays."""
         self._wanted = False
@@ -181,7 +181,8 @@ class NeonizeClient:
                 Path(self.db_uri + suffix).unlink(missing_ok=True)
         self._device_jid = ""
         self._state = ClientState()
-        self._emit(ev.LoggedOut(reason=reason))
+        if announce:
+            self._emit(ev.LoggedOut(reason=reason))
 
     def _connect_ended(self, task: asyncio.Task) -> None:
         """The Go call returned: after stop() (fine), or a failed dial (retry, backing off)."""
@@ -272,7 +273,10 @@ class NeonizeClient:
                     self._wanted = False  # another client owns the account now; don't fight it
             case ev.LoggedOut():
                 # whatsmeow already deleted the device row; never resume it
-                asyncio.ensure_future(self._forget_device(event.reason or "unlinked from the phone"))
+                # (the LoggedOut event itself is on its way to the session already)
+                self._forgetting = asyncio.ensure_future(
+                    self._forget_device(event.reason or "unlinked from the phone", announce=False)
+                )
 
     # --- protocol: actions -------------------------------------------------------------
     def _require_client(self) -> NewAClient:
