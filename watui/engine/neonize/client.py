@@ -73,6 +73,7 @@ class NeonizeClient:
         self._socket_up = asyncio.Event()
         self._state = ClientState()
         self._device_jid = ""
+        self._forgetting: asyncio.Future | None = None  # clean-up after a phone-side logout
 
     # --- protocol: events and state ----------------------------------------------------
     def set_event_sink(self, sink: EventSink) -> None:
