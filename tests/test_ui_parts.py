@@ -513,3 +513,17 @@ async def test_new_chat_dialog() -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert app.results == ["442079460958@s.whatsapp.net", "120363000000000000@g.us"]
+
+
+def test_help_puts_watui_keys_first_and_inherited_editing_keys_last():
+    from watui.ui.screens.help import EDITING, HelpEntry, grouped
+
+    entries = [
+        HelpEntry("Composer", ("←",), "Cursor left", None, "cursor_left"),
+        HelpEntry("Composer", ("⏎",), "Send", "composer.send", "submit"),
+        HelpEntry("This screen", ("alt+n",), "Next unread", "chat.next_unread", "next_unread"),
+        HelpEntry("Everywhere", ("^q",), "Quit", "app.quit", "quit"),
+    ]
+    titles = [title for title, _ in grouped(entries)]
+    assert titles == ["Everywhere", "This screen", "Composer", EDITING]
+    assert [e.description for e in dict(grouped(entries))[EDITING]] == ["Cursor left"]

@@ -63,11 +63,24 @@ def collect_bindings(screen: Screen) -> list[HelpEntry]:
     return [HelpEntry(**{**entry, "keys": tuple(entry["keys"])}) for entry in entries.values()]
 
 
+EDITING = "Text editing"
+_FIRST = ("Everywhere", "This screen")
+
+
 def grouped(entries: list[HelpEntry]) -> list[tuple[str, list[HelpEntry]]]:
+    """watui's own keys first (everywhere, this screen, then the focused widget's); the
+    dozens of editing keys a text box inherits, which carry no binding id, come last."""
     groups: dict[str, list[HelpEntry]] = {}
     for entry in entries:
-        groups.setdefault(entry.group, []).append(entry)
-    return list(groups.items())
+        group = entry.group if entry.binding_id or entry.group in _FIRST else EDITING
+        groups.setdefault(group, []).append(entry)
+
+    def rank(title: str) -> tuple[int, int]:
+        if title in _FIRST:
+            return (0, _FIRST.index(title))
+        return (2, 0) if title == EDITING else (1, 0)
+
+    return sorted(groups.items(), key=lambda item: rank(item[0]))
 
 
 class HelpScreen(ModalScreen[None]):
