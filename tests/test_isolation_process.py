@@ -471,7 +471,7 @@ def test_the_parent_side_never_imports_neonize_or_textual():
 
 
 def test_a_large_engine_log_is_rotated_before_the_next_child(tmp_path):
-    from watui.engine.isolation.proxy import rotate_log
+    from watui.logs import rotate_log
 
     log = tmp_path / "work.log"
     log.write_bytes(b"x" * 100)

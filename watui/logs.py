@@ -26,3 +26,23 @@ def setup_logging(logs_dir: Path, *, level: int = logging.INFO, name: str = "wat
     root.setLevel(level)
     logging.captureWarnings(True)
     return path
+
+
+LOG_MAX_BYTES = 5_000_000
+LOG_KEEP = 3
+
+
+def rotate_log(path: Path, max_bytes: int = LOG_MAX_BYTES, keep: int = LOG_KEEP) -> None:
+    """For logs written to a raw file descriptor (an engine child's, or Go's in inline mode),
+    which a RotatingFileHandler cannot rotate: before the writer opens it, a log past
+    ``max_bytes`` becomes ``.1`` (``.1`` becomes ``.2`` ...)."""
+    try:
+        if path.stat().st_size < max_bytes:
+            return
+    except FileNotFoundError:
+        return
+    for n in range(keep - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{n}")
+        if older.exists():
+            older.replace(path.with_name(f"{path.name}.{n + 1}"))
+    path.replace(path.with_name(f"{path.name}.1"))

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from watui.logs import rotate_log
+
 _done = False
 
 
@@ -22,6 +24,7 @@ def divert_stdio(log_path: Path) -> None:
     if _done:
         return
     log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    rotate_log(log_path)
     sys.stdout.flush()
     sys.stderr.flush()
     terminal_out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")

@@ -39,6 +39,7 @@ from watui.engine.isolation.codec import (
 )
 from watui.engine.isolation.pipes import FrameReader, FrameWriter
 from watui.engine.protocol import ClientState, EventSink, SendResult
+from watui.logs import rotate_log
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +57,6 @@ def _parse(body: bytes) -> ChildFrame:
 
 class _NoAnswer(EngineError):
     """The child did not answer a command in time."""
-
-
-LOG_MAX_BYTES = 5_000_000
-LOG_KEEP = 3
-
-
-def rotate_log(path: Path, max_bytes: int = LOG_MAX_BYTES, keep: int = LOG_KEEP) -> None:
-    """Before a child starts writing: a log past ``max_bytes`` becomes ``.1`` (``.1`` becomes
-    ``.2`` ...). A child appends to its fds directly, so this is the one safe moment."""
-    try:
-        if path.stat().st_size < max_bytes:
-            return
-    except FileNotFoundError:
-        return
-    for n in range(keep - 1, 0, -1):
-        older = path.with_name(f"{path.name}.{n}")
-        if older.exists():
-            older.replace(path.with_name(f"{path.name}.{n + 1}"))
-    path.replace(path.with_name(f"{path.name}.1"))
 
 
 def exit_reason(returncode: int | None) -> str:
