@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from watui.cli.parser import build_parser
 from watui.domain.errors import WatuiError
+from watui.domain.text import printable
 from watui.runtime import Options, load_environment
 
 
@@ -24,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(note, file=sys.stderr)
         return asyncio.run(args.run(args, environment))
     except WatuiError as error:
-        print(f"watui: {error}", file=sys.stderr)
+        # an error can quote what a stranger wrote (a name, an id typed from a message)
+        print(f"watui: {printable(str(error), single_line=True)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

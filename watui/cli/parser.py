@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from watui import __version__
-from watui.cli import db_commands, session_commands, tui_command
+from watui.cli import (
+    daemon_command,
+    db_commands,
+    message_commands,
+    pair_command,
+    session_commands,
+    tui_command,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,4 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     session_commands.register(commands)
     db_commands.register(commands)
+    daemon_command.register(commands)
+    pair_command.register(commands)
+    message_commands.register(commands)
     return parser

@@ -1,7 +1,9 @@
-"""`watui sessions list|status|add|remove|set-default`.
+"""`watui sessions list|status|add|remove|set-default|logout`.
 
-Without a running instance these read the config and the store; `is_connected` is then
-false for every session, since nothing is connected.
+When a watui owns the data dir (the daemon or the app) these ask it over the control socket,
+so the fields are live and a change reaches the running sessions. Without a running instance
+they read and edit the config and the store; `is_connected` is then false for every session,
+since nothing is connected.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from watui import config as cfg
 from watui.cli.output import print_fields, print_json, print_table, say, seed_response
+from watui.control.client import connect, open_standalone
 from watui.domain.session_id import validate_session_id
 from watui.domain.status import SessionStatus
 from watui.paths import is_postgres_url
@@ -49,6 +52,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     default.add_argument("--json", action="store_true")
     default.set_defaults(run=set_default)
 
+    logout = sub.add_parser("logout", help="unlink the session's device from the account (chats are kept)")
+    logout.add_argument("session_id")
+    logout.add_argument("--json", action="store_true")
+    logout.set_defaults(run=logout_session)
+
+
+async def _ask_running(environment: Environment, method: str, params: dict | None = None):
+    """The running watui's reply, or None when none owns the data dir."""
+    client = await connect(environment.paths.data_dir)
+    if client is None:
+        return None
+    async with client:
+        return await client.call(method, params)
+
 
 async def _offline_statuses(environment: Environment, repo: ChatStorageRepository) -> list[SessionStatus]:
     config = environment.config
@@ -68,37 +85,50 @@ async def _offline_statuses(environment: Environment, repo: ChatStorageRepositor
 
 
 async def list_sessions(args: argparse.Namespace, environment: Environment) -> int:
-    async with await open_store(environment) as repo:
-        statuses = await _offline_statuses(environment, repo)
+    reply = await _ask_running(environment, "sessions.list")
+    if reply is not None:
+        sessions = reply.results["sessions"]
+    else:
+        async with await open_store(environment) as repo:
+            sessions = [s.as_dict() for s in await _offline_statuses(environment, repo)]
     if args.json:
-        sessions = [s.as_dict() for s in statuses]
         print_json(seed_response("Sessions retrieved successfully",
                                  {"sessions": sessions, "count": len(sessions)}))
         return 0
     print_table(
-        ["", "SESSION", "LABEL", "STATE", "DEVICE"],
+        ["", "SESSION", "LABEL", "STATE", "DEVICE", "NOTE"],
         [
-            ["*" if s.is_default else "", s.session_id, s.label, s.state.value,
-             s.device_id or "(not paired)"]
-            for s in statuses
+            ["*" if s["is_default"] else "", s["session_id"], s["label"], s["state"],
+             s["device_id"] or "(not paired)", s.get("last_error") or ""]
+            for s in sessions
         ],
     )
     return 0
 
 
 async def session_status(args: argparse.Namespace, environment: Environment) -> int:
-    session = environment.config.session(args.session_id)
     paths = environment.paths
-    async with await open_store(environment) as repo:
-        status = next(s for s in await _offline_statuses(environment, repo) if s.session_id == session.id)
-        chats, messages = (await repo.row_counts()).get(session.id, (0, 0))
+    reply = await _ask_running(environment, "sessions.status", {"session": validate_session_id(args.session_id)})
+    session = next((s for s in environment.config.sessions if s.id == args.session_id), None)
+    if reply is None or session is None:
+        session = environment.config.session(args.session_id)
+    if reply is not None:
+        live = dict(reply.results)
+        counts = {k: live.pop(k) for k in ("chats", "messages") if k in live}
+        status = live
+    else:
+        async with await open_store(environment) as repo:
+            status = next(
+                s for s in await _offline_statuses(environment, repo) if s.session_id == session.id
+            ).as_dict()
+            chats, messages = (await repo.row_counts()).get(session.id, (0, 0))
+        counts = {"chats": chats, "messages": messages}
     device_store = paths.session_db_uri(session)
     details = {
-        **status.as_dict(),
+        **status,
         "device_store": "postgres (from config)" if is_postgres_url(device_store) else device_store,
         "log_file": str(paths.session_log_path(session.id)),
-        "chats": chats,
-        "messages": messages,
+        **counts,
     }
     if args.json:
         print_json(seed_response("Session status retrieved successfully", details))
@@ -109,6 +139,9 @@ async def session_status(args: argparse.Namespace, environment: Environment) -> 
 
 async def add_session(args: argparse.Namespace, environment: Environment) -> int:
     session_id = validate_session_id(args.session_id)
+    reply = await _ask_running(environment, "sessions.add", {"session": session_id, "label": args.label})
+    if reply is not None:
+        return _done(args, reply.message, reply.results)
     cfg.add_session(environment.paths.config_file, session_id, args.label)
     async with await open_store(environment) as repo:
         await repo.upsert_session_record(session_id, label=args.label or session_id)
@@ -117,6 +150,11 @@ async def add_session(args: argparse.Namespace, environment: Environment) -> int
 
 
 async def remove_session(args: argparse.Namespace, environment: Environment) -> int:
+    reply = await _ask_running(environment, "sessions.remove", {
+        "session": validate_session_id(args.session_id), "delete_data": args.delete_data,
+    })
+    if reply is not None:
+        return _done(args, reply.message, reply.results)
     session = environment.config.session(args.session_id)
     cfg.remove_session(environment.paths.config_file, session.id)
     if args.delete_data:
@@ -131,9 +169,20 @@ async def remove_session(args: argparse.Namespace, environment: Environment) -> 
 
 
 async def set_default(args: argparse.Namespace, environment: Environment) -> int:
+    reply = await _ask_running(environment, "sessions.set_default", {"session": validate_session_id(args.session_id)})
+    if reply is not None:
+        return _done(args, reply.message, reply.results)
     session = environment.config.session(args.session_id)
     cfg.set_default_session(environment.paths.config_file, session.id)
     return _done(args, f"default session is now {session.id}", {"session_id": session.id})
+
+
+async def logout_session(args: argparse.Namespace, environment: Environment) -> int:
+    session_id = validate_session_id(args.session_id)
+    client = await open_standalone(environment, session_id)
+    async with client:
+        reply = await client.call("sessions.logout", {"session": session_id})
+    return _done(args, reply.message, reply.results)
 
 
 def _done(args: argparse.Namespace, text: str, results: dict) -> int:

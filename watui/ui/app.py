@@ -4,6 +4,7 @@ notices into messages, and hands everything else to the main screen."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 from textual.app import App
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from watui import config as cfg
 from watui.domain.errors import WatuiError
 from watui.domain.events import PairingCode
+from watui.domain.text import printable
 from watui.runtime import Runtime
 from watui.ui.messages import OpenChat
 from watui.ui.bridge import NoticeBridge
@@ -38,10 +40,11 @@ class WatuiApp(App[None]):
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="app.toggle_sidebar", show=False),
     ]
 
-    def __init__(self, runtime: Runtime, *, start_sessions: bool = True) -> None:
+    def __init__(self, runtime: Runtime, *, start_sessions: bool = True, control=None) -> None:
         decode_alt_digits()
         super().__init__()
         self.runtime = runtime
+        self._control = control  # the control socket's server (watui.control), served while we run
         self.manager = runtime.manager
         self.repo = runtime.repo
         self.config = runtime.environment.config
@@ -58,6 +61,9 @@ class WatuiApp(App[None]):
         # notices go to the main screen even while a dialog sits on top of it
         bridge = NoticeBridge(main.post_message, lambda delay, fn: self.set_timer(delay, fn))
         self._unsubscribe = self.manager.subscribe(bridge)
+        if self._control is not None:
+            # socket requests publish notices that reach the bridge: they run in our context
+            self._control.run_handlers_in(contextvars.copy_context())
         self.push_screen(main)
         for warning in self.theme_warnings:
             self.notify(warning, severity="warning", timeout=8)
@@ -82,6 +88,25 @@ class WatuiApp(App[None]):
             cfg.set_theme(self.runtime.environment.paths.config_file, name)
         except cfg.ConfigError as error:
             self.notify(str(error), severity="error")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity="information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Toasts are plain text by default (Textual's default is markup): an error message
+        can quote a stranger, e.g. a group subject or an engine's reason."""
+        super().notify(
+            printable(message),
+            title=printable(title, single_line=True),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
 
     def _write_to_terminal(self, data: str) -> None:
         # Bell and OSC notifications go straight to the terminal, past Textual's renderer.
