@@ -40,9 +40,16 @@ def _check_db_uri(value: str) -> None:
         raise ValueError(f"expected a sqlite path or a postgres:// URL, got {value!r}")
 
 
+def _check_text(value: str) -> None:
+    # a lone surrogate (undecodable bytes on the command line) cannot be written as UTF-8
+    if re.search("[\ud800-\udfff]", value):
+        raise ValueError("expected text, got undecodable bytes")
+
+
 def _check_not_empty(value: str) -> None:
     if not value.strip():
         raise ValueError("expected a non-empty string")
+    _check_text(value)
 
 
 # A field's metadata "check" runs after its type is confirmed; a ValueError is its message.
@@ -64,7 +71,7 @@ class EngineConfig:
 @dataclass(frozen=True)
 class SessionConfig:
     id: str = field(metadata={"check": validate_session_id})
-    label: str = ""
+    label: str = _checked("", _check_text)
     db_uri: str = _checked("", _check_db_uri)  # "" -> <data dir>/sessions/<id>.db
     keys_db_uri: str = _checked("", _check_db_uri)  # "" -> keys live in db_uri
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
+from watui.domain.errors import ConfigError
 from watui.domain.session_id import validate_session_id
 
 if TYPE_CHECKING:  # config imports this module; the types are only needed for annotations
@@ -95,8 +96,15 @@ class Paths:
         return self.logs_dir / f"{validate_session_id(session_id)}.log"
 
     def ensure_dirs(self) -> None:
+        """Create (or tighten) the data dir and its sessions/ and logs/; a path that cannot be
+        a directory is one line of error, not a traceback."""
         for directory in (self.data_dir, self.sessions_dir, self.logs_dir):
-            ensure_private_dir(directory)
+            try:
+                ensure_private_dir(directory)
+            except OSError as exc:
+                raise ConfigError(
+                    f"data dir {directory}: cannot create it: {exc.strerror or exc}"
+                ) from None
 
     def _db_location(self, value: str) -> str:
         if not value or is_postgres_url(value):

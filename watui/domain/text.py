@@ -13,9 +13,13 @@ _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 def printable(text: str, *, single_line: bool = False) -> str:
     """Replace control characters with visible escapes: ESC shows as the four characters
-    \\x1b, a right-to-left override as \\u202e. Lone surrogates become U+FFFD."""
+    \\x1b, a right-to-left override as \\u202e. Lone surrogates become U+FFFD; U+2028 and
+    U+2029 become newlines. ``single_line``: newlines and tabs become spaces."""
     text = _LONE_SURROGATE.sub("\ufffd", text)
     text = _UNSAFE.sub(_escape, text)
+    # the Unicode line and paragraph separators break lines as newline does (str.splitlines,
+    # some terminals): they count as one, never as an invisible character inside a row
+    text = text.replace("\u2028", "\n").replace("\u2029", "\n")
     if single_line:
         text = text.replace("\n", " ").replace("\t", " ")
     return text

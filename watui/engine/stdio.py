@@ -30,6 +30,7 @@ def divert_stdio(log_path: Path) -> None:
     terminal_out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
     terminal_err = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(log_fd, 0o600)  # an older file may have been created looser
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)

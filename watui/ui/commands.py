@@ -5,13 +5,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
+from textual.content import Content
+from textual.markup import escape
 
 from watui.domain.jid import display_for_jid
 from watui.domain.text import printable
+from watui.ui.format import clean_line
 from watui.ui.messages import OpenChat
 
 Command = tuple[str, Callable[[], object], str]  # title, callback, help
+
+
+def highlight(matcher: Matcher, title: str) -> Content:
+    """``title`` with the matched letters highlighted, as plain text. Textual's own
+    ``Matcher.highlight`` (and a str prompt or help) is read as markup: a chat named
+    ``[@click=app.quit]`` would become a live action in the palette."""
+    content = Content(title)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, title)
+    if score:
+        for offset in offsets:
+            if not title[offset].isspace():
+                content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
+def plain_help(text: str) -> str:
+    """Help text (a str the palette reads as markup) with markup escaped."""
+    return escape(printable(text, single_line=True))
 
 
 class _CommandList(Provider):
@@ -22,14 +43,14 @@ class _CommandList(Provider):
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self.commands():
-            yield DiscoveryHit(title, callback, help=help_text)
+            yield DiscoveryHit(Content(title), callback, text=title, help=plain_help(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, callback, help_text in self.commands():
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+                yield Hit(score, highlight(matcher, title), callback, text=title, help=plain_help(help_text))
 
 
 class SessionCommands(_CommandList):
@@ -39,7 +60,7 @@ class SessionCommands(_CommandList):
         statuses = manager.get_all_sessions_with_status()
         yield ("Add session…", app.action_add_session, "a new account; it starts unpaired")
         for status in statuses:
-            sid, label = status.session_id, printable(status.label, single_line=True)
+            sid, label = status.session_id, clean_line(status.label, 80)
             yield (f"Switch to session: {label} ({sid})", lambda sid=sid: app.select_session(sid), "")
             yield (f"Remove session: {sid}…", lambda sid=sid: app.action_remove_session(sid), "asks first")
             if not status.is_default:
@@ -74,12 +95,13 @@ class ChatCommands(Provider):
         matcher = self.matcher(query)
         for session_id in app.manager.session_ids():
             for chat in await app.repo.lookup_chats(query, session_id=session_id, limit=15):
-                name = printable(chat.name or display_for_jid(chat.jid), single_line=True)
+                name = clean_line(chat.name or display_for_jid(chat.jid), 80)
                 title = f"Open chat: {name} ({session_id})"
                 score = max(matcher.match(name), 0.1)
                 yield Hit(
                     score,
-                    matcher.highlight(title),
+                    highlight(matcher, title),
                     lambda sid=session_id, jid=chat.jid: app.post_message_to_screen(OpenChat(sid, jid)),
-                    help=display_for_jid(chat.jid),
+                    text=title,
+                    help=plain_help(display_for_jid(chat.jid)),
                 )

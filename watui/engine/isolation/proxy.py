@@ -444,6 +444,8 @@ class ProcessClient:
                 os.O_WRONLY | os.O_APPEND | os.O_CREAT,
                 0o600,
             )
+            if self.log_path is not None:
+                os.fchmod(log_fd, 0o600)  # an existing looser log is tightened too
             try:
                 process = await asyncio.create_subprocess_exec(
                     *command,

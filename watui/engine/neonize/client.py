@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from watui.engine.neonize.convert import from_seconds, jid_to_str, non_ad
 from watui.engine.neonize.gate import GoGate
 from watui.engine.neonize.mapping import EVENT_TYPES, map_event
 from watui.engine.protocol import ClientState, EventSink, SendResult
+from watui.paths import ensure_private_file
 
 log = logging.getLogger("watui.engine.neonize")
 
@@ -113,7 +115,7 @@ class NeonizeClient:
         _bind_neonize_to_this_loop()
         dsn = device_dsn(self.db_uri)
         if not dsn.startswith("postgres"):
-            Path(self.db_uri).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_device_store(Path(self.db_uri))
         async with self._gate.exclusive():
             devices = await asyncio.to_thread(_devices, dsn)  # also creates the schema first
             if devices:
@@ -376,6 +378,16 @@ def _text_message(text: str, quoted: QuotedMessage | None) -> Message:
 def _jid(text: str):
     parsed = parse_jid(text)
     return build_jid(parsed.user, parsed.server)
+
+
+def private_device_store(path: Path) -> None:
+    """The device store holds the account's keys. Go's SQLite creates it with the umask's
+    mode (0644), so it is created here first, 0600 (SQLite gives its -wal and -shm the
+    main file's mode), and an existing looser one is tightened."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        ensure_private_file(candidate)
 
 
 def _devices(dsn: str) -> list:

@@ -7,6 +7,9 @@ history timestamps and Presence.LastSeen are SECONDS; TemporaryBan.Expire is sec
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import typing
 
 from google.protobuf.message import Message as ProtoMessage
 from neonize.aioze.events import (
@@ -44,6 +47,8 @@ from watui.engine.neonize.convert import (
 from watui.engine.neonize.history import map_history_sync
 
 quiet_neonize_logging()
+
+log = logging.getLogger(__name__)
 
 # --- messages ----------------------------------------------------------------------------
 
@@ -219,7 +224,22 @@ def map_event(
     proto: ProtoMessage, *, resolve_lid: ResolveLid | None = None, own_jid: str = ""
 ) -> list[ev.Event]:
     """Any neonize event -> the domain events it means (often one, possibly none).
-    ``own_jid`` is our account JID, recorded as sender of our own history messages."""
+    ``own_jid`` is our account JID, recorded as sender of our own history messages.
+
+    Never raises: an event that cannot be mapped is logged (its type, never its contents)
+    and gives []. Text protobuf could not decode (invalid UTF-8 arrives as bytes) is
+    decoded with U+FFFD, so every event is of the types its dataclass declares."""
+    try:
+        found = _map_event(proto, resolve_lid=resolve_lid, own_jid=own_jid)
+        return [_as_declared(event) for event in found]
+    except Exception:  # one malformed event must not end the stream
+        log.warning("could not map a %s event; skipped", type(proto).__name__, exc_info=True)
+        return []
+
+
+def _map_event(
+    proto: ProtoMessage, *, resolve_lid: ResolveLid | None, own_jid: str
+) -> list[ev.Event]:
     match proto:
         case MessageEv():
             return map_message(proto, resolve_lid=resolve_lid)
@@ -234,6 +254,49 @@ def map_event(
         case _:
             found = map_connection(proto)
     return [found] if found is not None else []
+
+
+_STR_FIELDS: dict[type, tuple[str, ...]] = {}
+_NESTED_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(fields declared str, fields that may hold dataclasses or tuples) of a dataclass."""
+    if cls not in _STR_FIELDS:
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+        _STR_FIELDS[cls] = tuple(n for n in names if hints[n] is str)
+        _NESTED_FIELDS[cls] = tuple(
+            n for n in names if hints[n] is not str and hints[n] not in (int, float, bool, bytes)
+        )
+    return _STR_FIELDS[cls], _NESTED_FIELDS[cls]
+
+
+def _as_declared(value: object) -> object:
+    """``value`` with bytes in its str fields decoded (recursively through messages, chats
+    and tuples); the same object when nothing needed it."""
+    if isinstance(value, tuple):
+        items = tuple(_as_declared(item) for item in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    text_fields, nested_fields = _fields_of(type(value))
+    changes: dict[str, object] = {}
+    for name in text_fields:
+        text = getattr(value, name)
+        if not isinstance(text, str):
+            changes[name] = (
+                bytes(text).decode("utf-8", "replace") if isinstance(text, bytes | bytearray) else str(text)
+            )
+    for name in nested_fields:
+        inner = getattr(value, name)
+        if isinstance(inner, tuple) or dataclasses.is_dataclass(inner):
+            fixed = _as_declared(inner)
+            if fixed is not inner:
+                changes[name] = fixed
+    return dataclasses.replace(value, **changes) if changes else value
 
 
 EVENT_TYPES: tuple[type[ProtoMessage], ...] = (

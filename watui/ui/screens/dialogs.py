@@ -25,8 +25,11 @@ from textual.widgets import Button, Input, Label, Static
 from watui.domain.jid import normalize_phone, to_chat_jid
 from watui.domain.session_id import validate_session_id
 from watui.domain.text import printable
+from watui.ui.format import clean_line
 
 T = TypeVar("T")
+
+MAX_ERROR = 160  # characters of a field's error line
 
 DIALOG_CSS = """
 {cls} {{ align: center middle; }}
@@ -141,7 +144,8 @@ def _message(check: Callable[[str], object]) -> Callable[[str], str | None]:
         try:
             check(value)
         except ValueError as exc:
-            return str(exc)
+            # one line, bounded: the message quotes what was typed (or pasted)
+            return clean_line(str(exc), MAX_ERROR)
         return None
 
     return validator
@@ -161,7 +165,7 @@ class AddSessionDialog(_FieldsDialog[tuple[str, str] | None]):
     def _error_of(self, input_id: str, value: str) -> str | None:
         error = super()._error_of(input_id, value)
         if error is None and input_id == "session-id" and value in self.existing:
-            return f"session already exists: {value}"
+            return clean_line(f"session already exists: {value}", MAX_ERROR)
         return error
 
     def compose(self) -> ComposeResult:
