@@ -139,3 +139,13 @@ def test_subprocess_version_and_usage_error():
     done = subprocess.run([sys.executable, "-m", "watui", "sessions", "frobnicate"], capture_output=True, text=True, env=env)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "invalid choice" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_tables_align_by_terminal_cells(capsys):
+    from rich.cells import cell_len
+
+    from watui.cli.output import print_table
+
+    print_table(["ID", "LABEL", "STATE"], [["a", "工作 phone", "ok"], ["b", "plain", "ok"]])
+    lines = capsys.readouterr().out.splitlines()
+    assert len({cell_len(line[: line.index("ok") if "ok" in line else None]) for line in lines[1:]}) == 1

@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from rich.cells import cell_len
+
 from watui.domain.text import printable
 
 
@@ -20,12 +22,14 @@ def print_json(data: object) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[printable(str(c), single_line=True) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    """Columns aligned by terminal cells, not characters: a name with CJK or emoji in it
+    takes two cells per character and must not push its row out of line."""
+    cells = [[printable(str(c), single_line=True) for c in row] for row in [headers, *rows]]
+    widths = [max(cell_len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c + " " * (w - cell_len(c)) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
     sys.stdout.write("\n".join(lines) + "\n")
 
 
