@@ -1,4 +1,5 @@
-"""Rough CPU timings of the chat list and message pane (prints, asserts nothing).
+"""Widget costs: CPU time of the chat list and the message pane on their own (Textual
+headless, no store), in the units of docs textual-notes §3. Context figures, no targets.
 
     .venv/bin/python bench/ui_widgets.py
 """
@@ -6,13 +7,21 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from textual.app import App, ComposeResult
 
+from bench.common import Row, common_args, print_table, save
 from watui.domain.models import Chat, Message
 from watui.ui.widgets import MessagePane, VirtualChatList
+
+ROWS: list[Row] = []
 
 NOW = datetime.now(UTC)
 
@@ -43,6 +52,7 @@ class Host(App[None]):
 
 def report(label: str, seconds: float) -> None:
     print(f"{label:<48} {seconds * 1000:8.1f} ms CPU")
+    ROWS.append(Row("widgets", f"{label} (CPU)", seconds * 1000, "ms"))
 
 
 async def bench_chat_list(n: int) -> None:
@@ -104,11 +114,24 @@ async def bench_pane() -> None:
         report("pane: set_messages with a 1 MB message", time.process_time() - started)
 
 
-async def main() -> None:
+async def measure() -> list[Row]:
+    ROWS.clear()
     await bench_chat_list(10_000)
     await bench_chat_list(100_000)
     await bench_pane()
+    return list(ROWS)
+
+
+def run() -> list[Row]:
+    return asyncio.run(measure())
+
+
+def main() -> None:
+    args = common_args(__doc__.splitlines()[0]).parse_args()
+    rows = run()
+    print_table(rows, "widgets")
+    save(rows, args.json, "widgets")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

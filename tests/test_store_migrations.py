@@ -146,7 +146,7 @@ async def test_legacy_v2_store_upgrades_with_nothing_lost(legacy):
         )
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         pk = [r[1] for r in sorted(conn.execute("PRAGMA table_info(messages)"), key=lambda r: r[5]) if r[5]]
-        assert pk == ["id", "chat_jid", "session_id"]
+        assert pk == ["session_id", "chat_jid", "id"]  # migration 8: a chat's messages together
         fks = conn.execute("PRAGMA foreign_key_list(messages)").fetchall()
         assert {(r[2], r[3], r[4]) for r in fks} == {("chats", "chat_jid", "jid"), ("chats", "session_id", "session_id")}
         assert conn.execute("SELECT typeof(timestamp) FROM messages GROUP BY 1").fetchall() == [("integer",)]

@@ -8,7 +8,10 @@ has its own queue and task, and a handler error is logged and skipped, never fat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -27,6 +30,12 @@ log = logging.getLogger("watui.sessions")
 # A burst of incoming messages is written in runs of at most this many per transaction:
 # big enough to amortise the commit, small enough to keep the UI fed while a flood lasts.
 MAX_BATCH = 500
+# History-sync chunks already waiting are written together, up to this many messages per
+# transaction: each commit flushes a full-text segment and the dirty index pages, so 50-chat
+# chunks written one by one ran at about half the speed (bench/ingest.py). Big enough for
+# that, small enough that the write lock is never held long (~0.1 s) while other sessions
+# wait to store live messages.
+MAX_HISTORY_BATCH = 5_000
 
 _STOP = object()
 
@@ -104,13 +113,19 @@ class Session:
                 self.queue.task_done()
                 return
             batch = [item]
-            # Take what is already waiting so a burst of messages is one transaction.
-            while isinstance(batch[-1], ev.MessageReceived) and len(batch) < MAX_BATCH:
+            # Take what is already waiting so a burst of messages, or of history chunks, is
+            # one transaction.
+            history = _history_size(item)
+            while (
+                (isinstance(batch[-1], ev.MessageReceived) and len(batch) < MAX_BATCH)
+                or (isinstance(batch[-1], ev.HistorySyncBatch) and history < MAX_HISTORY_BATCH)
+            ):
                 try:
                     nxt = self.queue.get_nowait()
                 except asyncio.QueueEmpty:
                     break
                 batch.append(nxt)
+                history += _history_size(nxt)
             for run in _runs(batch):
                 await self._apply(run)
             for _ in batch:
@@ -123,17 +138,32 @@ class Session:
         if first is _STOP:
             return
         try:
-            with with_session_id(self.session_id):
-                if isinstance(first, ev.MessageReceived):
-                    notices = await store_incoming(self.repo, self.session_id, run)
-                else:
-                    notices = await self._handle(first)
+            try:
+                notices = await self._store(run)
+            except UnicodeEncodeError:
+                # a lone surrogate (from a garbled engine event) cannot be stored as UTF-8:
+                # store the text with U+FFFD in its place rather than lose the event
+                run = [scrub_surrogates(item) for item in run]
+                notices = await self._store(run)
         except Exception:  # a bad event must not stop the session
+            if len(run) > 1:
+                # one poisoned message must not take the rest of its burst with it
+                for item in run:
+                    await self._apply([item])
+                return
             self.handler_errors += 1
             log.exception("session %s: handler failed for %s", self.session_id, type(first).__name__)
             return
         for notice in notices:
             self._publish(notice)
+
+    async def _store(self, run: list[object]) -> list[Notice]:
+        with with_session_id(self.session_id):
+            if isinstance(run[0], ev.MessageReceived):
+                return await store_incoming(self.repo, self.session_id, run)
+            if len(run) > 1:  # history chunks about different chats: one transaction
+                return await self._handle(_merge_history(run))
+            return await self._handle(run[0])
 
     async def _handle(self, event: object) -> list[Notice]:
         handler = STORE_HANDLERS.get(type(event))
@@ -265,12 +295,76 @@ class Session:
         return True
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub_surrogates(value: object) -> object:
+    """``value`` with every lone surrogate in its strings (recursively through events,
+    messages, chats, tuples and lists) replaced by U+FFFD; other values are kept as they are."""
+    if isinstance(value, enum.Enum):
+        return value
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, tuple | list):
+        return type(value)(scrub_surrogates(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: scrub_surrogates(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **changes)
+    return value
+
+
 def _runs(batch: list[object]) -> list[list[object]]:
-    """Consecutive MessageReceived events form one run; every other event stands alone."""
+    """Consecutive MessageReceived events form one run; so do consecutive history chunks
+    about different chats (up to MAX_HISTORY_BATCH messages); every other event stands
+    alone. A chunk naming a chat of the run before it starts a new run, so each chat's
+    conversation record is applied exactly as if the chunks came one by one."""
     runs: list[list[object]] = []
+    history_jids: set[str] = set()
+    history_size = 0
     for item in batch:
-        if runs and isinstance(item, ev.MessageReceived) and isinstance(runs[-1][0], ev.MessageReceived):
+        last = runs[-1][0] if runs else None
+        if isinstance(item, ev.MessageReceived) and isinstance(last, ev.MessageReceived):
             runs[-1].append(item)
-        else:
-            runs.append([item])
+            continue
+        if isinstance(item, ev.HistorySyncBatch):
+            try:
+                jids = {c.jid for c in item.chats} | {m.chat_jid for m in item.messages}
+            except (AttributeError, TypeError):  # a malformed chunk stands alone (and fails alone)
+                runs.append([item])
+                history_jids, history_size = set(), MAX_HISTORY_BATCH
+                continue
+            if (
+                isinstance(last, ev.HistorySyncBatch)
+                and history_size + _history_size(item) <= MAX_HISTORY_BATCH
+                and history_jids.isdisjoint(jids)
+            ):
+                runs[-1].append(item)
+                history_jids |= jids
+                history_size += len(item.messages)
+                continue
+            history_jids, history_size = jids, _history_size(item)
+        runs.append([item])
     return runs
+
+
+def _history_size(item: object) -> int:
+    """Messages in a history chunk (0 for anything else, or a malformed chunk)."""
+    try:
+        return len(item.messages) if isinstance(item, ev.HistorySyncBatch) else 0
+    except TypeError:
+        return 0
+
+
+def _merge_history(run: list[object]) -> ev.HistorySyncBatch:
+    """Chunks about different chats as one chunk; progress and done from the last one."""
+    chunks: list[ev.HistorySyncBatch] = run  # type: ignore[assignment]
+    last = chunks[-1]
+    return ev.HistorySyncBatch(
+        chats=tuple(c for chunk in chunks for c in chunk.chats),
+        messages=tuple(m for chunk in chunks for m in chunk.messages),
+        push_names=tuple(p for chunk in chunks for p in chunk.push_names),
+        sync_type=last.sync_type,
+        chunk_order=last.chunk_order,
+        progress=last.progress,
+        done=last.done,
+    )

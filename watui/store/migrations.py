@@ -366,6 +366,113 @@ _M7 = (
 )
 
 
+# --- 8: ingest at scale: message key order, bulk full-text indexing, chat-list indexes ------
+# Measured with bench/ (docs/benchmarks.md):
+# * messages' primary key was (id, chat_jid, session_id), the seed's order. Message ids are
+#   random, so every insert landed on a random page of that index, and at a million rows a
+#   history sync spent most of its time writing those pages back at each commit. Keyed
+#   (session_id, chat_jid, id), a chat's messages sit together: 3x the ingest rate into a
+#   1M-message store. Every lookup names the session and chat anyway.
+# * the per-row FTS insert trigger made each inserted message its own FTS5 write (the
+#   statement savepoint around a trigger flushes FTS5's pending terms), about 3/4 of the raw
+#   insert time. New rows are indexed in bulk by the repository, in the same transaction,
+#   right after they are inserted (ChatStorageRepository._insert_indexed): it is the only
+#   writer of messages. The update and delete triggers stay.
+# * the chat list is loaded pinned chats first, then a page at a time by last activity; the
+#   sidebar sums unread counts: partial indexes keep both to the rows they need.
+_MESSAGE_COLUMNS_8 = (
+    "id TEXT NOT NULL",
+    "chat_jid TEXT NOT NULL",
+    "session_id TEXT NOT NULL DEFAULT 'default'",
+    "sender TEXT NOT NULL DEFAULT ''",
+    "content TEXT NOT NULL DEFAULT ''",
+    "timestamp INTEGER NOT NULL",
+    "is_from_me INTEGER NOT NULL DEFAULT 0",
+    "media_type TEXT NOT NULL DEFAULT ''",
+    "filename TEXT NOT NULL DEFAULT ''",
+    "url TEXT NOT NULL DEFAULT ''",
+    "media_key BLOB",
+    "file_sha256 BLOB",
+    "file_enc_sha256 BLOB",
+    "file_length INTEGER NOT NULL DEFAULT 0",
+    f"created_at INTEGER NOT NULL DEFAULT ({NOW_MS_SQL})",
+    f"updated_at INTEGER NOT NULL DEFAULT ({NOW_MS_SQL})",
+    *_MESSAGE_COLUMNS_4,
+)
+_OUTBOX_COLUMNS_8 = (
+    "session_id", "chat_jid", "message_id", "attempts", "last_error", "created_at",
+)
+_FTS_TRIGGERS_8 = (
+    """CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+            VALUES ('delete', old.rowid, old.content);
+    END""",
+    """CREATE TRIGGER messages_fts_au AFTER UPDATE OF content ON messages
+        WHEN old.content IS NOT new.content BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+            VALUES ('delete', old.rowid, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.rowid, new.content);
+    END""",
+)
+
+
+def _migration_8(conn: sqlite3.Connection) -> None:
+    # Table rebuild (https://sqlite.org/lang_altertable.html#otheralter) with foreign keys
+    # ON, as in migration 3: outbox (the child) is rebuilt beside messages so that dropping
+    # messages cascades into nothing. Rowids are kept, so the full-text index stays valid;
+    # its triggers are dropped first so the drop cannot touch it.
+    conn.execute("PRAGMA cache_size=-65536")  # building a million-row key wants the room
+    for trigger in ("messages_fts_ai", "messages_fts_ad", "messages_fts_au"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    columns = [c.split()[0] for c in _MESSAGE_COLUMNS_8]
+    conn.execute(
+        f"""CREATE TABLE messages_new (
+            {", ".join(_MESSAGE_COLUMNS_8)},
+            PRIMARY KEY (session_id, chat_jid, id),
+            FOREIGN KEY (chat_jid, session_id) REFERENCES chats(jid, session_id) ON DELETE CASCADE
+        )"""
+    )
+    conn.execute(
+        f"""CREATE TABLE outbox_new (
+            session_id TEXT NOT NULL,
+            chat_jid TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL DEFAULT ({NOW_MS_SQL}),
+            PRIMARY KEY (session_id, message_id),
+            FOREIGN KEY (message_id, chat_jid, session_id)
+                REFERENCES messages_new(id, chat_jid, session_id) ON DELETE CASCADE
+        )"""
+    )
+    names = ", ".join(columns)
+    conn.execute(
+        f"INSERT INTO messages_new (rowid, {names}) SELECT rowid, {names} FROM messages ORDER BY rowid"
+    )
+    outbox = ", ".join(_OUTBOX_COLUMNS_8)
+    conn.execute(f"INSERT INTO outbox_new (rowid, {outbox}) SELECT rowid, {outbox} FROM outbox")
+    conn.execute("DROP TABLE outbox")
+    conn.execute("DROP TABLE messages")
+    conn.execute("ALTER TABLE messages_new RENAME TO messages")
+    conn.execute("ALTER TABLE outbox_new RENAME TO outbox")
+    conn.execute(
+        "CREATE INDEX idx_messages_session_chat_time "
+        "ON messages(session_id, chat_jid, timestamp DESC, id DESC)"
+    )
+    conn.execute("CREATE INDEX idx_outbox_session_created ON outbox(session_id, created_at)")
+    for trigger in _FTS_TRIGGERS_8:
+        conn.execute(trigger)
+    conn.execute(
+        "CREATE INDEX idx_chats_session_pinned ON chats(session_id, last_message_time DESC, jid DESC) "
+        "WHERE pinned = 1"
+    )
+    conn.execute(
+        "CREATE INDEX idx_chats_session_unread ON chats(session_id, unread_count) WHERE unread_count > 0"
+    )
+    conn.execute("PRAGMA cache_size=-2000")
+    _assert_foreign_keys(conn, "migration 8")
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "seed v7: chats and messages (single session)", _sql(*_M1)),
     Migration(2, "seed v7: index on message id", _sql(*_M2)),
@@ -374,6 +481,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "outbox, reactions, pending out-of-order updates", _sql(*_M5)),
     Migration(6, "full-text index over message content", _sql(*_M6)),
     Migration(7, "drafts per chat", _sql(*_M7)),
+    Migration(8, "messages keyed by session, chat, id; bulk full-text indexing; chat-list indexes", _migration_8),
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -53,8 +54,13 @@ from watui.store.migrations import (
     upgrade_store,
 )
 
+log = logging.getLogger("watui.store")
+
 MAX_LIMIT = 1000
+CHECKPOINT_INTERVAL = 1.0  # seconds between WAL checkpoints (on their own connection)
+WRITER_AUTOCHECKPOINT = 10_000  # pages (~40 MB of WAL) before the writer checkpoints itself
 _CHUNK = 500  # ids per IN (...) list
+_PAIR_CHUNK = 400  # (chat, id) pairs per VALUES list: under SQLite's old 999-variable limit
 
 _RECEIPT, _EDIT, _REVOKE, _REACTION = "receipt", "edit", "revoke", "reaction"
 _PENDING_ORDER = {_RECEIPT: 0, _REACTION: 1, _EDIT: 2, _REVOKE: 3}
@@ -105,6 +111,9 @@ ON CONFLICT(id, chat_jid, session_id) DO UPDATE SET
     is_read = MAX(messages.is_read, excluded.is_read),
     updated_at = excluded.updated_at
 """
+
+# Rows the batch found absent under the write lock.
+_INSERT_NEW_MESSAGE = _INSERT_MESSAGE[: _INSERT_MESSAGE.index("ON CONFLICT")]
 
 # A chat touched by new messages: created when missing (so the messages' foreign key holds),
 # last_message_* moved only forward, unread_count incremented by the new unread ones.
@@ -270,7 +279,7 @@ def _clamp(limit: int, default: int = 50) -> int:
     return max(1, min(limit, MAX_LIMIT))
 
 
-def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterable[Sequence[str]]:
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -295,6 +304,17 @@ def _require(value: str, what: str) -> str:
     return value
 
 
+class _StoreRequest:
+    __slots__ = ("messages", "chats", "history", "sid", "future")
+
+    def __init__(self, messages: list[Message], chats: list[Chat], history: bool | None, sid: str) -> None:
+        self.messages = messages
+        self.chats = chats
+        self.history = history
+        self.sid = sid
+        self.future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+
 class ChatStorageRepository:
     """The seed's IChatStorageRepository in snake_case, session-partitioned, on aiosqlite."""
 
@@ -309,6 +329,12 @@ class ChatStorageRepository:
         # sessions that may have parked updates: storing a message checks pending_updates only
         # for these (one round trip less per batch on the ingest path)
         self._pending_sids: set[str] = set()
+        self._queued: list[_StoreRequest] = []  # store_messages batches waiting to be written
+        self._ckpt: aiosqlite.Connection | None = None  # checkpoints only (see _checkpoints)
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        # (session, jid) -> push name already in contacts: a burst from the same people
+        # needs no write transaction for their names
+        self._names_stored: dict[tuple[str, str], str] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -342,15 +368,39 @@ class ChatStorageRepository:
             await repo.close()
             raise
         repo._pending_sids = {r[0] for r in rows}
+        try:
+            repo._ckpt = await _connect(path, reader=False, checkpointer=True)
+        except BaseException:
+            await repo.close()
+            raise
+        repo._checkpoint_task = asyncio.create_task(repo._checkpoints(), name="watui-store-checkpoint")
         return repo
+
+    async def _checkpoints(self) -> None:
+        """Copy the WAL into the database every CHECKPOINT_INTERVAL on a connection of its own.
+        Left to the writer (SQLite's autocheckpoint), a checkpoint -- a thousand random page
+        writes and an fsync -- ran inside some unlucky commit and held every session's writes
+        for 100-250 ms (bench/ui.py flood). PASSIVE never waits for readers or the writer."""
+        while not self._closed:
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+            try:
+                await self._ckpt.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+            except (sqlite3.Error, ValueError) as exc:  # closed under us, or busy: next time
+                log.debug("store checkpoint skipped: %s", exc)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
         async with self._write_lock:
             await self._w.close()
         await self._r.close()
+        if self._ckpt is not None:
+            await self._ckpt.close()
 
     async def __aenter__(self) -> ChatStorageRepository:
         return self
@@ -364,8 +414,9 @@ class ChatStorageRepository:
             raise StoreError(f"{self.path}: the store is closed")
         async with self._write_lock:
             conn = self._w
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                # inside the try: a cancel while BEGIN is on its way still rolls it back
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 await conn.execute("COMMIT")
             except BaseException:
@@ -397,7 +448,10 @@ class ChatStorageRepository:
         problems += [f"foreign key: {t} rowid {rowid} has no parent in {parent}" for t, rowid, parent, _ in rows]
         async with self._write_lock:
             try:
-                await self._w.execute("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')")
+                # rank 1: also compare the index with the messages it was built from
+                await self._w.execute(
+                    "INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)"
+                )
             except sqlite3.Error as exc:
                 problems.append(f"full-text index: {exc}")
         return problems
@@ -449,6 +503,7 @@ class ChatStorageRepository:
         unread_count and last_message_* are the messages' business once the chat exists."""
         sid = self._sid(chat.session_id)
         row = self._chat_row(chat, sid, _now_ms())
+        self._names_stored.pop((sid, chat.jid), None)  # it may be a new chat without a name
         async with self._write() as conn:
             await conn.execute(_UPSERT_CHAT, row)
         return replace(chat, session_id=sid)
@@ -462,6 +517,19 @@ class ChatStorageRepository:
             f"SELECT {_CHAT_COLS} FROM chats WHERE session_id = ? AND jid = ?", (sid, jid)
         )
         return _chat_from_row(rows[0]) if rows else None
+
+    async def get_chats_by_jid(self, jids: Iterable[str], session_id: str | None = None) -> dict[str, Chat]:
+        """{jid: Chat} for those of ``jids`` that exist in the session (one query per 500)."""
+        sid = self._sid(session_id)
+        wanted = list(dict.fromkeys(j for j in jids if j))
+        found: dict[str, Chat] = {}
+        for chunk in _chunks(wanted):
+            rows = await self._read(
+                f"SELECT {_CHAT_COLS} FROM chats WHERE session_id = ? AND jid IN ({_qs(len(chunk))})",
+                (sid, *chunk),
+            )
+            found.update((r[0], _chat_from_row(r)) for r in rows)
+        return found
 
     async def get_chats(self, filter: ChatFilter | None = None) -> list[Chat]:  # noqa: A002
         f = filter or ChatFilter()
@@ -484,6 +552,17 @@ class ChatStorageRepository:
             f"SELECT {_CHAT_COLS} FROM chats WHERE {' AND '.join(where)} "
             "ORDER BY last_message_time DESC, jid DESC LIMIT ?",
             params,
+        )
+        return [_chat_from_row(r) for r in rows]
+
+    async def get_pinned_chats(self, session_id: str | None = None) -> list[Chat]:
+        """A session's pinned chats, latest activity first (the chat list shows them on top,
+        whatever page the rest is loaded in)."""
+        sid = self._sid(session_id)
+        rows = await self._read(
+            f"SELECT {_CHAT_COLS} FROM chats WHERE session_id = ? AND pinned = 1 "
+            "ORDER BY last_message_time DESC, jid DESC",
+            (sid,),
         )
         return [_chat_from_row(r) for r in rows]
 
@@ -541,20 +620,150 @@ class ChatStorageRepository:
         chats = list(chats)
         if not messages and not chats:
             return 0
-        async with self._write() as conn:
-            return await self._store_batch(conn, messages, chats, history=history)
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        # Group commit: batches that wait for the write lock are written together, each in
+        # its own savepoint (one failing batch fails alone), under ONE commit. Ten sessions
+        # each storing a few messages 20 times a second meant ~400 commits a second and a
+        # writer queue a quarter of a second long (bench/ui.py flood).
+        request = _StoreRequest(messages, chats, history, self._sid(None))
+        self._queued.append(request)
+        try:
+            async with self._write_lock:
+                if not request.future.done():
+                    await self._write_queued()
+        except asyncio.CancelledError:
+            if request in self._queued:
+                self._queued.remove(request)
+            raise
+        return request.future.result()
+
+    async def _store_merged(self, conn: aiosqlite.Connection, queued: list[_StoreRequest]) -> dict[int, int]:
+        """Batches with the same ``history`` mode written as one (a handful of statements
+        for all of them instead of a dozen each). When that fails, nothing of it stays and
+        the caller writes them one by one, so a bad batch fails alone. {index: new rows}."""
+        done: dict[int, int] = {}
+        start = 0
+        while start < len(queued):
+            end = start + 1
+            while end < len(queued) and queued[end].history == queued[start].history:
+                end += 1
+            group = queued[start:end]
+            if len(group) > 1:
+                keyed: list[list[tuple[str, str, str]]] = []
+                messages: list[Message] = []
+                chats: list[Chat] = []
+                try:
+                    for request in group:
+                        own = []
+                        for m in request.messages:
+                            sid = self._sid(m.session_id or request.sid)
+                            own.append((sid, m.chat_jid, m.id))
+                            messages.append(m if m.session_id == sid else replace(m, session_id=sid))
+                        chats += [
+                            c if c.session_id else replace(c, session_id=request.sid) for c in request.chats
+                        ]
+                        keyed.append(own)
+                    inserted: set[tuple[str, str, str]] = set()
+                    await conn.execute("SAVEPOINT store_merged")
+                except Exception:  # a malformed batch: the one-by-one path reports it
+                    start = end
+                    continue
+                try:
+                    await self._store_batch(conn, messages, chats, history=group[0].history, inserted_keys=inserted)
+                except Exception:
+                    await conn.execute("ROLLBACK TO store_merged")
+                    await conn.execute("RELEASE store_merged")
+                else:
+                    await conn.execute("RELEASE store_merged")
+                    for offset, own in enumerate(keyed):
+                        done[start + offset] = len(set(own) & inserted)
+            start = end
+        return done
+
+    async def _write_queued(self) -> None:
+        """Under the write lock: every queued store_messages batch in one transaction."""
+        queued, self._queued = self._queued, []
+        conn = self._w
+        alone = len(queued) == 1
+        results: dict[int, int] = {}
+        try:
+            # inside the try: a cancel while BEGIN is on its way still rolls it back
+            await conn.execute("BEGIN IMMEDIATE")
+            if not alone:
+                results.update(await self._store_merged(conn, queued))
+            for index, request in enumerate(queued):
+                if index in results:
+                    continue
+                if alone:
+                    results[index] = await self._store_batch(
+                        conn, request.messages, request.chats, history=request.history,
+                        default_sid=request.sid,
+                    )
+                    continue
+                await conn.execute("SAVEPOINT store_batch")
+                try:
+                    results[index] = await self._store_batch(
+                        conn, request.messages, request.chats, history=request.history,
+                        default_sid=request.sid,
+                    )
+                except Exception as exc:  # this batch alone is undone
+                    await conn.execute("ROLLBACK TO store_batch")
+                    await conn.execute("RELEASE store_batch")
+                    request.future.set_exception(exc)
+                    continue
+                await conn.execute("RELEASE store_batch")
+            await conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
+            unfinished = [r for r in queued if not r.future.done()]
+            if isinstance(exc, asyncio.CancelledError):
+                # the lock holder was cancelled: the batches go back in the queue (the
+                # holder's own is taken out by its store_messages), and the next caller to
+                # get the lock writes them
+                self._queued[0:0] = unfinished
+            else:
+                for request in unfinished:
+                    request.future.set_exception(exc)
+            raise
+        for index, request in enumerate(queued):
+            if not request.future.done():
+                request.future.set_result(results[index])
+
+    async def _existing_chats(
+        self, conn: aiosqlite.Connection, keys: Iterable[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which of these (session, jid) chats have a row. A chat without one has no
+        messages either (the foreign key), so its new messages need no duplicate check."""
+        by_sid: dict[str, list[str]] = {}
+        for sid, jid in keys:
+            by_sid.setdefault(sid, []).append(jid)
+        found: set[tuple[str, str]] = set()
+        for sid, jids in by_sid.items():
+            for chunk in _chunks(jids):
+                rows = await conn.execute_fetchall(
+                    f"SELECT jid FROM chats WHERE session_id = ? AND jid IN ({_qs(len(chunk))})",
+                    (sid, *chunk),
+                )
+                found.update((sid, r[0]) for r in rows)
+        return found
 
     async def _store_batch(
         self, conn: aiosqlite.Connection, messages: list[Message], chats: list[Chat], *,
-        history: bool | None = None,
+        history: bool | None = None, default_sid: str | None = None,
+        inserted_keys: set[tuple[str, str, str]] | None = None,
     ) -> int:
+        """``default_sid``: the session of rows that name none (the caller's context's,
+        resolved before a group commit runs the batch in another task). ``inserted_keys``
+        receives the (session, chat, id) of every new row."""
         now = _now_ms()
         sid_cache: dict[str, str] = {}
 
         def sid_of(value: str) -> str:
             sid = sid_cache.get(value)
             if sid is None:
-                sid = sid_cache[value] = self._sid(value)
+                sid = sid_cache[value] = self._sid(value or default_sid)
             return sid
 
         chat_rows: list[tuple[Any, ...]] = []  # conversation records (server's unread count)
@@ -570,43 +779,89 @@ class ChatStorageRepository:
                     (chat.jid, sid, chat.name or "", to_millis(chat.last_message_time),
                      1 if chat.is_group or chat.jid.endswith("@g.us") else 0, now, now)
                 )
-        if chat_rows:
-            await conn.executemany(_UPSERT_CHAT, chat_rows)
-        if name_rows:
-            await conn.executemany(_NAME_CHAT, name_rows)
 
         batch: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+        read_status = MessageStatus.READ
         for m in messages:
-            if not m.id or not m.chat_jid:
-                raise ValueError(f"message needs an id and a chat_jid: {m.id!r} in {m.chat_jid!r}")
+            mid, chat_jid = m.id, m.chat_jid
+            if not mid or not chat_jid:
+                raise ValueError(f"message needs an id and a chat_jid: {mid!r} in {chat_jid!r}")
             sid = sid_cache.get(m.session_id) or sid_of(m.session_id)
             from_me = 1 if m.is_from_me else 0
             ts = m.timestamp
             if ts.tzinfo is None:
                 raise ValueError(f"naive datetime {ts!r}: domain times must be timezone-aware")
-            batch[(sid, m.chat_jid, m.id)] = (
-                m.id, m.chat_jid, sid, m.sender or "", m.content or "", round(ts.timestamp() * 1000),
+            deleted = 1 if m.deleted else 0
+            status = int(m.status)
+            batch[(sid, chat_jid, mid)] = (
+                mid, chat_jid, sid, m.sender or "", m.content or "", round(ts.timestamp() * 1000),
                 from_me, m.media_type or "", m.filename or "", m.url or "",
                 m.media_key or None, m.file_sha256 or None, m.file_enc_sha256 or None,
-                int(m.file_length or 0), m.mimetype or "", m.push_name or "", int(m.status),
+                int(m.file_length or 0), m.mimetype or "", m.push_name or "", status,
                 m.quoted_message_id or "", m.quoted_sender or "", m.quoted_preview or "",
                 1 if m.edited else 0, to_millis(m.edited_at) if m.edited_at else None,
-                1 if m.deleted else 0, m.error or "",
-                1 if (from_me or m.deleted or m.status >= MessageStatus.READ) else 0, now, now,
+                deleted, m.error or "",
+                1 if (from_me or deleted or status >= read_status) else 0, now, now,
             )
+
+        # Chats that exist before this batch: only their messages can be duplicates, and
+        # only their unread state needs the store's help. A history sync into a new account
+        # (every chat new) skips both round trips.
+        keys = {(sid, chat_jid) for sid, chat_jid, _ in batch}
+        keys.update((row[1], row[0]) for row in chat_rows)
+        keys.update((row[1], row[0]) for row in name_rows)
+        known = await self._existing_chats(conn, keys) if keys else set()
+        for key in keys - known:  # a new chat may lack the name store_push_names would give it
+            self._names_stored.pop(key, None)
+
+        # The server's unread count for a conversation record of a NEW chat applies to its
+        # new rows here, before they are written: the newest N incoming stay unread (the
+        # rule the UPDATE below applies to chats that already had messages).
+        fresh_records: set[tuple[str, str]] = set()
+        if chat_rows and batch:
+            unread_of: dict[tuple[str, str], int] = {}
+            for row in chat_rows:
+                chat_key = (row[1], row[0])
+                if chat_key not in known:
+                    # the same chat twice: the passes below would leave the smaller count
+                    unread_of[chat_key] = min(row[8], unread_of.get(chat_key, row[8]))
+            if unread_of:
+                incoming: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+                for key, row in batch.items():
+                    chat_key = (key[0], key[1])
+                    if chat_key in unread_of and not row[6] and not row[22]:
+                        incoming.setdefault(chat_key, []).append(key)
+                for chat_key, unread in unread_of.items():
+                    fresh_records.add(chat_key)
+                    rows = incoming.get(chat_key, [])
+                    if unread > 0 and len(rows) < unread:
+                        continue  # fewer stored than unread: all of them stay unread
+                    rows.sort(key=lambda k: (batch[k][5], k[2]), reverse=True)
+                    for key in rows[unread:]:
+                        row = batch[key]
+                        if not row[24]:
+                            batch[key] = (*row[:24], 1, *row[25:])
+
+        if chat_rows:
+            await conn.executemany(_UPSERT_CHAT, chat_rows)
+        if name_rows:
+            await conn.executemany(_NAME_CHAT, name_rows)
 
         inserted = 0
         if batch:
-            ids_by_sid: dict[str, list[str]] = {}
-            for sid, _chat, mid in batch:
-                ids_by_sid.setdefault(sid, []).append(mid)
+            ids_by_sid: dict[str, list[tuple[str, str]]] = {}
+            for sid, chat_jid, mid in batch:
+                if (sid, chat_jid) in known:
+                    ids_by_sid.setdefault(sid, []).append((chat_jid, mid))
             existing: set[tuple[str, str, str]] = set()
-            for sid, ids in ids_by_sid.items():
-                unique = list(dict.fromkeys(ids))
-                for chunk in _chunks(unique):
+            for sid, pairs in ids_by_sid.items():
+                for chunk in _chunks(pairs, _PAIR_CHUNK):
+                    # one primary-key probe per (chat, id)
                     rows = await conn.execute_fetchall(
-                        f"SELECT chat_jid, id FROM messages WHERE +session_id = ? AND id IN ({_qs(len(chunk))})",
-                        (sid, *chunk),
+                        f"""SELECT m.chat_jid, m.id FROM (VALUES {", ".join(["(?, ?)"] * len(chunk))}) v
+                            JOIN messages m ON m.session_id = ? AND m.chat_jid = v.column1
+                                           AND m.id = v.column2""",
+                        (*(x for pair in chunk for x in pair), sid),
                     )
                     existing.update((sid, cj, mid) for cj, mid in rows)
 
@@ -616,6 +871,8 @@ class ChatStorageRepository:
                 if key in existing:
                     continue
                 inserted += 1
+                if inserted_keys is not None:
+                    inserted_keys.add(key)
                 sid, chat_jid, mid = key
                 ts = row[5]
                 agg = touched.get((sid, chat_jid))
@@ -637,9 +894,18 @@ class ChatStorageRepository:
                         for (sid, chat_jid), (ts, mid, row, unread) in touched.items()
                     ],
                 )
-            await conn.executemany(_INSERT_MESSAGE, list(batch.values()))
+            if existing:
+                # stored before: merged by the upsert (the update trigger re-indexes the text)
+                await conn.executemany(_INSERT_MESSAGE, [batch[key] for key in existing if key in batch])
             if inserted:
-                for sid in ids_by_sid:
+                # new for certain (checked under the write lock): a plain INSERT, which costs
+                # about half the upsert's per-row price
+                await self._insert_indexed(
+                    conn, [row for key, row in batch.items() if key not in existing]
+                    if existing else list(batch.values())
+                )
+            if inserted:
+                for sid in ids_by_sid.keys() | {k[0] for k in keys}:
                     if sid in self._pending_sids:
                         await self._apply_pending(conn, sid)
 
@@ -647,6 +913,8 @@ class ChatStorageRepository:
             # the server's unread count: the newest N incoming messages stay unread
             for row in chat_rows:
                 jid, sid, unread = row[0], row[1], row[8]
+                if (sid, jid) in fresh_records:
+                    continue  # applied to the new rows before they were written
                 bound = ""
                 params: tuple[Any, ...] = (sid, jid)
                 if unread > 0:
@@ -670,6 +938,19 @@ class ChatStorageRepository:
                 [(row[8], row[1], row[0]) for row in chat_rows],
             )
         return inserted
+
+    @staticmethod
+    async def _insert_indexed(conn: aiosqlite.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows known to be new, then add them to the full-text index in one
+        statement. New rows take rowids above the current maximum, so ``rowid > before``
+        is exactly them; this runs before anything else in the transaction can edit them
+        (an edit of a row the index has not seen would corrupt it)."""
+        before = (await conn.execute_fetchall("SELECT COALESCE(MAX(rowid), 0) FROM messages"))[0][0]
+        await conn.executemany(_INSERT_NEW_MESSAGE, rows)
+        await conn.execute(
+            "INSERT INTO messages_fts(rowid, content) SELECT rowid, content FROM messages WHERE rowid > ?",
+            (before,),
+        )
 
     async def create_message(self, event: MessageReceived) -> Message:
         """Store a received (or sent-elsewhere) message with the chat name and push name it
@@ -911,7 +1192,7 @@ class ChatStorageRepository:
         known: set[str] = set()
         for chunk in _chunks(ids):
             rows = await conn.execute_fetchall(
-                f"SELECT id FROM messages WHERE +session_id = ? AND +chat_jid = ? AND id IN ({_qs(len(chunk))})",
+                f"SELECT id FROM messages WHERE session_id = ? AND chat_jid = ? AND id IN ({_qs(len(chunk))})",
                 (sid, chat_jid, *chunk),
             )
             known.update(r[0] for r in rows)
@@ -934,7 +1215,7 @@ class ChatStorageRepository:
         for chunk in _chunks(ids):
             cur = await conn.execute(
                 f"""UPDATE messages SET status = ?, error = CASE WHEN ? >= 2 THEN '' ELSE error END
-                    WHERE +session_id = ? AND +chat_jid = ? AND id IN ({_qs(len(chunk))}) AND status < ?""",
+                    WHERE session_id = ? AND chat_jid = ? AND id IN ({_qs(len(chunk))}) AND status < ?""",
                 (status, status, sid, chat_jid, *chunk, status),
             )
             changed += max(cur.rowcount, 0)
@@ -942,7 +1223,7 @@ class ChatStorageRepository:
                 # READ on an incoming message comes from another of our own devices: it is read
                 cur = await conn.execute(
                     f"""UPDATE messages SET is_read = 1
-                        WHERE +session_id = ? AND +chat_jid = ? AND id IN ({_qs(len(chunk))})
+                        WHERE session_id = ? AND chat_jid = ? AND id IN ({_qs(len(chunk))})
                         AND is_from_me = 0 AND is_read = 0""",
                     (sid, chat_jid, *chunk),
                 )
@@ -1213,6 +1494,7 @@ class ChatStorageRepository:
             raise ValueError("delete_session_data needs an explicit session id")
         sid = validate_session_id(session_id)
         total = 0
+        self._names_stored = {k: v for k, v in self._names_stored.items() if k[0] != sid}
         async with self._write() as conn:
             for table in ("drafts", "pending_updates", "reactions", "outbox", "messages", "chats", "contacts", "sessions"):
                 cur = await conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (sid,))
@@ -1264,7 +1546,8 @@ class ChatStorageRepository:
         if sids:
             rows = await self._read(
                 f"""SELECT session_id, COALESCE(SUM(unread_count), 0) FROM chats
-                    WHERE session_id IN ({_qs(len(sids))}) GROUP BY session_id""",
+                    WHERE session_id IN ({_qs(len(sids))}) AND unread_count > 0
+                    GROUP BY session_id""",
                 sids,
             )
             totals.update({sid: int(n) for sid, n in rows})
@@ -1274,6 +1557,8 @@ class ChatStorageRepository:
     async def _upsert_contacts(
         self, conn: aiosqlite.Connection, sid: str, pairs: list[tuple[str, str]], now: int
     ) -> None:
+        for jid, _ in pairs:  # known again once the transaction is in (store_push_names)
+            self._names_stored.pop((sid, jid), None)
         await conn.executemany(
             """INSERT INTO contacts (session_id, jid, push_name, updated_at) VALUES (?, ?, ?, ?)
                ON CONFLICT(session_id, jid) DO UPDATE SET
@@ -1292,8 +1577,16 @@ class ChatStorageRepository:
         clean = list({jid: name for jid, name in pairs if jid and name}.items())
         if not clean:
             return 0
+        known = self._names_stored
+        if all(known.get((sid, jid)) == name for jid, name in clean):
+            # stored already, and no chat was created since (that drops the entry) that
+            # could still want the name
+            return len(clean)
         async with self._write() as conn:
             await self._upsert_contacts(conn, sid, clean, _now_ms())
+        if len(known) > 100_000:
+            known.clear()
+        known.update(((sid, jid), name) for jid, name in clean)
         return len(clean)
 
     async def get_contact_name(self, jid: str, session_id: str | None = None) -> str | None:
@@ -1310,6 +1603,28 @@ class ChatStorageRepository:
             "SELECT name FROM chats WHERE session_id = ? AND jid = ? AND name != ''", (sid, jid)
         )
         return rows[0][0] if rows else None
+
+    async def get_contact_names(self, jids: Iterable[str], session_id: str | None = None) -> dict[str, str]:
+        """{jid: the name get_contact_name gives} for those of ``jids`` we know a name for,
+        in one query per 500 jids instead of one or two per jid."""
+        sid = self._sid(session_id)
+        wanted = list(dict.fromkeys(j for j in jids if j))
+        names: dict[str, str] = {}
+        for chunk in _chunks(wanted):
+            rows = await self._read(
+                f"""SELECT jid, COALESCE(NULLIF(full_name, ''), NULLIF(push_name, '')) FROM contacts
+                    WHERE session_id = ? AND jid IN ({_qs(len(chunk))})""",
+                (sid, *chunk),
+            )
+            names.update((jid, name) for jid, name in rows if name)
+        rest = [j for j in wanted if j not in names]
+        for chunk in _chunks(rest):
+            rows = await self._read(
+                f"SELECT jid, name FROM chats WHERE session_id = ? AND jid IN ({_qs(len(chunk))}) AND name != ''",
+                (sid, *chunk),
+            )
+            names.update(rows)
+        return names
 
     # --- drafts ----------------------------------------------------------------------------
     async def save_draft(self, chat_jid: str, text: str, session_id: str | None = None) -> None:
@@ -1385,7 +1700,7 @@ def _session_record(r: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-async def _connect(path: Path, *, reader: bool) -> aiosqlite.Connection:
+async def _connect(path: Path, *, reader: bool, checkpointer: bool = False) -> aiosqlite.Connection:
     try:
         conn = await aiosqlite.connect(path, isolation_level=None)
     except sqlite3.Error as exc:
@@ -1399,6 +1714,9 @@ async def _connect(path: Path, *, reader: bool) -> aiosqlite.Connection:
         await conn.execute("PRAGMA synchronous=NORMAL")
         if reader:
             await conn.execute("PRAGMA query_only=ON")
+        elif not checkpointer:
+            # the checkpoint task keeps the WAL short; this is the safety net if it cannot
+            await conn.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT}")
         await conn.create_function("watui_fold", 1, _fold, deterministic=True)
     except sqlite3.Error as exc:
         await conn.close()

@@ -7,7 +7,10 @@ are the only code that changes widgets.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
+import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -24,7 +27,6 @@ from watui.domain.events import PairingCode, PairingWindowClosed, PairSuccess, Q
 from watui.domain.jid import display_for_jid
 from watui.domain.models import Chat, Message
 from watui.domain.text import printable
-from watui.store import with_session_id
 from watui.ui.messages import OpenChat, PairingEvent, SessionsRefresh
 from watui.ui.widgets.chat_list import VirtualChatList
 from watui.ui.widgets.composer import Composer
@@ -36,7 +38,19 @@ from watui.ui.widgets.status_panel import StatusPanel
 log = logging.getLogger("watui.ui")
 
 CHAT_LIST_LIMIT = 20_000  # the whole list of even a very busy account, as light rows
+CHAT_FIRST_PAGE = 100  # shown at once on a switch (pinned chats come on top of it) ...
+CHAT_CHUNK = 1_000  # ... the rest follows in chunks this big, between frames
+CHUNK_PAUSE = 0.02  # seconds
 MESSAGE_PAGE = 80
+FOOTER_DELAY = 0.1  # seconds: the footer's keys follow a focus change after this
+LIST_CACHE_REFILL_DELAY = 1.0  # seconds without changes before cached list tops are read again
+PREFETCH_DELAY = 0.05  # seconds the cursor rests on a chat before its first page is read
+GC_CHECK_INTERVAL = 0.5  # seconds; a full garbage collection runs after GC_IDLE quiet seconds,
+GC_IDLE = 1.0  # at most every GC_MIN_INTERVAL, at least every GC_MAX_INTERVAL
+GC_MIN_INTERVAL = 10.0
+GC_MAX_INTERVAL = 120.0
+MESSAGE_FIRST_PAGE = 20  # opening a chat mounts this many (a screenful); older pages
+# come as the user scrolls up. Mounting a message widget is the cost of opening a chat.
 DRAFT_SAVE_DELAY = 1.0  # seconds after the last key
 SESSION_KEYS = 9
 
@@ -69,6 +83,49 @@ class UnreadLoaded(TextualMessage):
     totals: dict[str, int]
 
 
+class KeyFooter(Footer):
+    """Textual's Footer, rebuilt only when what it shows changes, and a moment after the
+    change. Footer recomposes (one widget per key, 15-25 ms) on every bindings signal; a
+    focus change sends one or two, even when the keys shown stay the same, and opening a
+    chat moves the focus: the messages the user is waiting for were painted after the
+    footer's new keys (bench/ui.py). Now they come first and the keys follow."""
+
+    _shown: tuple = ()
+    _timer = None
+
+    def _keys_shown(self) -> tuple:
+        active = self.screen.active_bindings
+        shown = tuple(
+            (binding.key, binding.action, binding.description, binding.group, enabled, tooltip,
+             self.app.get_key_display(binding))
+            for _, binding, enabled, tooltip in active.values()
+            if binding.show
+        )
+        palette = active.get(self.app.COMMAND_PALETTE_BINDING)
+        return (shown, palette and palette[1:], self.compact, self.show_command_palette)
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen:
+            if self._timer is not None:
+                self._timer.stop()
+            if not self._shown:  # the first keys: at once, as Footer does
+                self.call_after_refresh(self._recompose_if_changed)
+            else:
+                self._timer = self.set_timer(FOOTER_DELAY, self._recompose_if_changed)
+
+    async def _recompose_if_changed(self) -> None:
+        self._timer = None
+        if not self.is_attached:
+            return
+        shown = self._keys_shown()
+        if shown != self._shown:
+            self._shown = shown
+            await self.recompose()
+
+
 class MainScreen(Screen[None]):
     BINDINGS = [
         *[
@@ -89,6 +146,18 @@ class MainScreen(Screen[None]):
         self._qr_by_session: dict[str, QRCode | PairingCode | PairingWindowClosed] = {}
         self._reply_to: Message | None = None
         self._draft_timer = None
+        self._select_pending = ""  # a chat to put the cursor on when its chunk of the list arrives
+        self._read_pending: tuple[str, str] | None = None  # opened, to mark read once shown
+        # (session, chat, first page oldest first, names) of the highlighted chat
+        self._prefetched: tuple[str, str, list[Message], dict[str, str]] | None = None
+        self._prefetch_token: object | None = None
+        self._prefetch_timer = None
+        # The top of each session's chat list as it was last read, while nothing in that
+        # session has changed since: a switch paints it in its first frame, then the list is
+        # read again. Dropped as soon as the session reports a change; refilled when quiet.
+        self._list_cache: dict[str, list[Chat]] = {}
+        self._list_generation: dict[str, int] = {}
+        self._refill_timer = None
 
     def pairing_shown(self, session_id: str) -> QRCode | PairingCode | PairingWindowClosed | None:
         """What the pairing screen of ``session_id`` shows now, if anything."""
@@ -115,7 +184,7 @@ class MainScreen(Screen[None]):
                     yield MessagePane(id="pane")
                     yield Composer(id="composer")
                 yield PairingView("", id="pairing")
-        yield Footer()
+        yield KeyFooter()
 
     def on_resize(self) -> None:
         # Screen._on_resize sets the breakpoint class after this handler: look once it has
@@ -131,14 +200,49 @@ class MainScreen(Screen[None]):
         self._refresh_sidebar()
         if ids:
             self.switch_session(default or ids[0])
+        self._refill_list_cache()
+        # Full garbage collections walk every live object: 50-90 ms at start-up (imports,
+        # styles, widgets), 100-170 ms and growing during a flood of messages -- frames that
+        # never came (bench/ui.py). What exists once the screen is up lives as long as the app: frozen,
+        # collections skip it. Python's own full collections are turned off; one runs when
+        # nothing has arrived for a second (no frame is due then), or every two minutes.
+        self._gc_threshold = gc.get_threshold()
+        self.call_after_refresh(self._freeze_heap)
+        gc.set_threshold(self._gc_threshold[0], self._gc_threshold[1], 1_000_000)
+        self._last_activity = self._last_collect = time.monotonic()
+        self.set_interval(GC_CHECK_INTERVAL, self._collect_when_idle)
+
+    def _freeze_heap(self) -> None:
+        if self.is_attached:
+            gc.freeze()
+
+    def on_unmount(self) -> None:
+        if hasattr(self, "_gc_threshold"):
+            gc.set_threshold(*self._gc_threshold)
+        gc.unfreeze()  # collectable again (tests run many apps in one process)
+
+    def _collect_when_idle(self) -> None:
+        now = time.monotonic()
+        quiet = now - self._last_activity >= GC_IDLE
+        if (quiet and now - self._last_collect >= GC_MIN_INTERVAL) or now - self._last_collect >= GC_MAX_INTERVAL:
+            gc.collect()
+            self._last_collect = time.monotonic()
+
+    def on_key(self) -> None:
+        self._last_activity = time.monotonic()
 
     # --- switching ---------------------------------------------------------------------
     def switch_session(self, session_id: str) -> None:
         if session_id == self.session_id:
             return
         self._save_draft()
+        chat_list = self.query_one(VirtualChatList)
+        if self.session_id and self.session_id in self.manager.session_ids():
+            self._list_cache[self.session_id] = chat_list.chats[:CHAT_FIRST_PAGE]
         self.session_id = session_id
         self.chat_jid = ""
+        self._select_pending = ""
+        self._prefetched = self._prefetch_token = None
         self.query_one(SessionSidebar).selected = session_id
         self.query_one(SessionSidebar).refresh()
         self._show_status()
@@ -146,7 +250,7 @@ class MainScreen(Screen[None]):
         self.query_one("#chat-title", Label).update("")
         self.query_one(MessagePane).set_messages([], {}, False)
         # the old session's rows must go now: enter on one would open its jid in this session
-        self.query_one(VirtualChatList).set_chats([])
+        chat_list.set_chats(self._list_cache.get(session_id, []))
         self._load_chats(session_id)
         self._load_drafts(session_id)
 
@@ -189,8 +293,45 @@ class MainScreen(Screen[None]):
         composer = self.query_one(Composer)
         composer.reply_to = None
         composer.load_draft((self.session_id, chat_jid))
-        self._load_messages(self.session_id, chat_jid, "replace")
-        self._mark_read(self.session_id, chat_jid)
+        # marked read once its messages are on screen: the write (and the list and badge
+        # refresh it causes) no longer competes with painting them
+        self._read_pending = (self.session_id, chat_jid)
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched[:2] == (self.session_id, chat_jid):
+            # read while the chat was highlighted: shown in this frame
+            self.workers.cancel_group(self, "messages-older")
+            self.workers.cancel_group(self, "messages-replace")
+            self._messages_loaded(MessagesLoaded(self.session_id, chat_jid, prefetched[2], "replace", prefetched[3]))
+        else:
+            self._load_messages(self.session_id, chat_jid, "replace")
+
+    @on(VirtualChatList.Highlighted)
+    def _chat_highlighted(self, message: VirtualChatList.Highlighted) -> None:
+        """Read the first page of the highlighted chat a moment after the cursor stops on it,
+        so that opening it paints its messages in the same frame (bench/ui.py)."""
+        if self._prefetch_timer is not None:
+            self._prefetch_timer.stop()
+            self._prefetch_timer = None
+        key = (self.session_id, message.jid)
+        if not self.session_id or key == (self.session_id, self.chat_jid):
+            return
+        if self._prefetched is not None and self._prefetched[:2] == key:
+            return
+        self._prefetch_timer = self.set_timer(PREFETCH_DELAY, lambda: self._prefetch(*key))
+
+    @work(group="prefetch", exclusive=True, exit_on_error=False)
+    async def _prefetch(self, session_id: str, chat_jid: str) -> None:
+        self._prefetch_timer = None
+        self._prefetched = None
+        token = self._prefetch_token = object()
+        messages = await self.repo.get_messages(
+            MessageFilter(session_id=session_id, chat_jid=chat_jid, limit=MESSAGE_FIRST_PAGE)
+        )
+        messages.reverse()
+        names = await self._names_for(session_id, messages)
+        # kept unless something about that chat arrived meanwhile (SessionsRefresh drops it)
+        if self._prefetch_token is token and session_id == self.session_id:
+            self._prefetched = (session_id, chat_jid, messages, names)
 
     def _save_draft(self) -> None:
         """Keep what is in the composer for the open chat: in memory for the next switch,
@@ -219,14 +360,53 @@ class MainScreen(Screen[None]):
 
     # --- workers: fetch, then post -----------------------------------------------------
     @work(group="chats", exclusive=True, exit_on_error=False)
-    async def _load_chats(self, session_id: str) -> None:
-        chats = await self.repo.get_chats(ChatFilter(session_id=session_id, limit=CHAT_LIST_LIMIT))
-        self.post_message(ChatsLoaded(session_id, chats, replace=True))
+    async def _load_chats(self, session_id: str, *, reload: bool = False) -> None:
+        """The session's chat list: pinned chats and the newest page first, then the rest in
+        chunks, so a switch paints its list after one small query and the loop is never
+        blocked by building thousands of rows at once. ``reload`` (after a history sync):
+        the list on screen stays until the whole new one is read."""
+        pinned = await self.repo.get_pinned_chats(session_id)
+        page = await self.repo.get_chats(ChatFilter(session_id=session_id, limit=CHAT_FIRST_PAGE))
+        first = list({c.jid: c for c in [*pinned, *page]}.values())
+        everything = list(first)
+        if not reload:
+            self.post_message(ChatsLoaded(session_id, first, replace=True))
+        loaded, last, size = len(page), page[-1] if page else None, CHAT_FIRST_PAGE
+        while last is not None and len(page) == size and loaded < CHAT_LIST_LIMIT:
+            # a frame goes out between chunks (the first page's, first of all): building a
+            # thousand rows is ~10 ms of this loop, and the screen paints at most every ~17 ms
+            await asyncio.sleep(CHUNK_PAUSE)
+            size = min(CHAT_CHUNK, CHAT_LIST_LIMIT - loaded)
+            page = await self.repo.get_chats(ChatFilter(
+                session_id=session_id, limit=size, before=PageCursor(last.last_message_time, last.jid)
+            ))
+            if not page:
+                break
+            loaded, last = loaded + len(page), page[-1]
+            if reload:
+                everything += page
+            else:
+                self.post_message(ChatsLoaded(session_id, page, replace=False))
+        if reload:
+            self.post_message(ChatsLoaded(session_id, everything, replace=True))
+
+    @work(group="list-cache", exclusive=True, exit_on_error=False)
+    async def _refill_list_cache(self) -> None:
+        """Read the top of every other session's chat list that is not cached."""
+        self._refill_timer = None
+        for session_id in self.manager.session_ids():
+            if session_id == self.session_id or session_id in self._list_cache:
+                continue
+            generation = self._list_generation.get(session_id, 0)
+            pinned = await self.repo.get_pinned_chats(session_id)
+            page = await self.repo.get_chats(ChatFilter(session_id=session_id, limit=CHAT_FIRST_PAGE))
+            if self._list_generation.get(session_id, 0) == generation and session_id != self.session_id:
+                self._list_cache[session_id] = list({c.jid: c for c in [*pinned, *page]}.values())
 
     @work(group="chat-rows", exit_on_error=False)
     async def _reload_chats(self, session_id: str, jids: set[str]) -> None:
-        rows = [await self.repo.get_chat_by_session(jid, session_id) for jid in jids]
-        self.post_message(ChatsLoaded(session_id, [c for c in rows if c is not None], replace=False))
+        rows = await self.repo.get_chats_by_jid(jids, session_id)  # one query, not one a chat
+        self.post_message(ChatsLoaded(session_id, list(rows.values()), replace=False))
 
     def _load_messages(
         self, session_id: str, chat_jid: str, mode: str, before=None, changed_ids: set[str] = frozenset()
@@ -245,8 +425,9 @@ class MainScreen(Screen[None]):
     async def _fetch_messages(
         self, session_id: str, chat_jid: str, mode: str, before, changed_ids: set[str]
     ) -> None:
+        limit = MESSAGE_FIRST_PAGE if mode == "replace" else MESSAGE_PAGE
         messages = await self.repo.get_messages(
-            MessageFilter(session_id=session_id, chat_jid=chat_jid, limit=MESSAGE_PAGE, before=before)
+            MessageFilter(session_id=session_id, chat_jid=chat_jid, limit=limit, before=before)
         )
         messages.reverse()
         if mode == "upsert" and self._vanished(changed_ids, messages):
@@ -268,11 +449,9 @@ class MainScreen(Screen[None]):
         return False
 
     async def _names_for(self, session_id: str, messages: list[Message]) -> dict[str, str]:
-        names: dict[str, str] = {}
-        with with_session_id(session_id):
-            for sender in {m.sender for m in messages if not m.is_from_me}:
-                names[sender] = await self.repo.get_contact_name(sender) or display_for_jid(sender)
-        return names
+        senders = {m.sender for m in messages if not m.is_from_me}
+        known = await self.repo.get_contact_names(senders, session_id)  # one query, not one a sender
+        return {sender: known.get(sender) or display_for_jid(sender) for sender in senders}
 
     @work(group="unread", exclusive=True, exit_on_error=False)
     async def _load_unread(self) -> None:
@@ -301,10 +480,13 @@ class MainScreen(Screen[None]):
             chat_list.set_chats(message.chats)
             if self.chat_jid and chat_list.cursor_jid != previous:
                 # a chat opened in another session (next unread, the palette) before its
-                # list arrived: the cursor goes to it, not to the top
-                chat_list.select_jid(self.chat_jid)
+                # list arrived: the cursor goes to it, not to the top (or, when it is not
+                # in the first page, once its chunk arrives)
+                self._select_pending = "" if chat_list.select_jid(self.chat_jid) else self.chat_jid
         else:
             chat_list.update_chats(message.chats)
+            if self._select_pending and chat_list.select_jid(self._select_pending):
+                self._select_pending = ""
         if self.chat_jid:
             chat = next((c for c in message.chats if c.jid == self.chat_jid), None)
             if chat is not None:
@@ -325,6 +507,9 @@ class MainScreen(Screen[None]):
         is_group = message.chat_jid.endswith("@g.us")
         if message.mode == "replace":
             pane.set_messages(message.messages, message.names, is_group)
+            if self._read_pending == (message.session_id, message.chat_jid):
+                self._read_pending = None
+                self.call_after_refresh(self._mark_read, message.session_id, message.chat_jid)
             chat = self.query_one(VirtualChatList).chat_by_jid(message.chat_jid)
             if chat is not None:
                 self._show_title(chat)
@@ -353,6 +538,7 @@ class MainScreen(Screen[None]):
 
     @on(SessionsRefresh)
     def _sessions_refresh(self, message: SessionsRefresh) -> None:
+        self._last_activity = time.monotonic()
         dirty = message.dirty
         ids = self.manager.session_ids()
         # A removed session's last status (STOPPED) may be flushed before SessionsChanged:
@@ -366,12 +552,35 @@ class MainScreen(Screen[None]):
             if self.session_id in dirty.statuses:
                 self._show_status()
                 self._show_conversation_or_pairing()
+        if dirty.incoming:
+            # the badges move now, by the counts the store reported; the totals read next
+            # correct them (a duplicate delivery, a message read on the phone meanwhile)
+            unread = dict(getattr(self, "_unread", {}))
+            for (session_id, chat_jid), count in dirty.incoming.items():
+                if (session_id, chat_jid) != (self.session_id, self.chat_jid):
+                    unread[session_id] = unread.get(session_id, 0) + count
+            self._unread = unread
+            self._refresh_sidebar()
         if dirty.chats or dirty.incoming:
             self._load_unread()
+        if self._prefetched is not None or self._prefetch_token is not None:
+            # a prefetched page (or one being read) of a chat that changed is not used
+            if any(key[0] == self.session_id for key in dirty.messages):
+                prefetched = self._prefetched
+                if prefetched is None or prefetched[:2] in dirty.messages:
+                    self._prefetched = self._prefetch_token = None
+        stale = dirty.chats.keys() - {self.session_id}
+        if stale:
+            for session_id in stale:
+                self._list_cache.pop(session_id, None)
+                self._list_generation[session_id] = self._list_generation.get(session_id, 0) + 1
+            if self._refill_timer is not None:
+                self._refill_timer.stop()
+            self._refill_timer = self.set_timer(LIST_CACHE_REFILL_DELAY, self._refill_list_cache)
         changed = dirty.chats.get(self.session_id)
         if changed:
             if len(changed) > 200:  # a history sync: reading the list again is cheaper
-                self._load_chats(self.session_id)
+                self._load_chats(self.session_id, reload=True)
             else:
                 self._reload_chats(self.session_id, set(changed))
         if (self.session_id, self.chat_jid) in dirty.messages:
@@ -380,24 +589,36 @@ class MainScreen(Screen[None]):
             )
             if dirty.incoming.get((self.session_id, self.chat_jid)):
                 self._mark_read(self.session_id, self.chat_jid)
-        for (session_id, chat_jid), count in dirty.incoming.items():
-            if (session_id, chat_jid) != (self.session_id, self.chat_jid):
-                self._notify_incoming(session_id, chat_jid, count)
+        elsewhere = [
+            (session_id, chat_jid)
+            for (session_id, chat_jid) in dirty.incoming
+            if (session_id, chat_jid) != (self.session_id, self.chat_jid)
+        ]
+        if elsewhere:
+            # one worker for the whole refresh (a busy minute brings hundreds of chats)
+            self._notify_incoming(elsewhere)
 
     @work(group="notify", exit_on_error=False)
-    async def _notify_incoming(self, session_id: str, chat_jid: str, count: int) -> None:
-        """A bell or desktop notification for a chat that is not on screen; muted chats
+    async def _notify_incoming(self, incoming: list[tuple[str, str]]) -> None:
+        """A bell or desktop notification for each chat that is not on screen; muted chats
         stay silent (the notifier decides, from the config)."""
-        if session_id not in self.manager.session_ids():
-            return
-        chat = await self.repo.get_chat_by_session(chat_jid, session_id)
+        by_session: dict[str, list[str]] = {}
+        for session_id, chat_jid in incoming:
+            by_session.setdefault(session_id, []).append(chat_jid)
         notifier = self.app.notifier
-        notifier.notify(
-            self.manager.get_session(session_id).label,
-            chat=(chat.name if chat and chat.name else display_for_jid(chat_jid)),
-            text=chat.last_message_preview if chat else "",
-            muted=bool(chat and chat.muted),
-        )
+        for session_id, jids in by_session.items():
+            if session_id not in self.manager.session_ids():
+                continue
+            chats = await self.repo.get_chats_by_jid(jids, session_id)
+            label = self.manager.get_session(session_id).label
+            for chat_jid in jids:
+                chat = chats.get(chat_jid)
+                notifier.notify(
+                    label,
+                    chat=(chat.name if chat and chat.name else display_for_jid(chat_jid)),
+                    text=chat.last_message_preview if chat else "",
+                    muted=bool(chat and chat.muted),
+                )
         due = notifier.due_in()
         if due is not None:
             self.set_timer(due + 0.01, notifier.flush)
