@@ -213,11 +213,6 @@ async def test_a_revoke_or_receipt_for_a_message_that_never_comes_is_harmless(ma
     assert await repo.integrity_check() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (watui/store owner): apply_revoke keeps edited=1 of an earlier edit, while an "
-    "edit after the revoke is refused: the tombstone differs with the order of the two",
-)
 async def test_a_tombstone_is_the_same_whether_the_edit_came_before_or_after(make_session, repo):
     revoke = ev.MessageRevoked(CHAT, "M0001", CHAT, T0 + timedelta(minutes=3))
     edit = ev.MessageEdited(CHAT, "M0001", "edit", CHAT, T0 + timedelta(minutes=4))

@@ -1266,6 +1266,8 @@ class ChatStorageRepository:
         await self._refresh_preview(conn, sid, chat_jid, message_id)
 
     async def _revoke_known(self, conn: aiosqlite.Connection, sid: str, chat_jid: str, message_id: str) -> None:
+        # A tombstone keeps nothing of what it replaced, edits included: it must come out the
+        # same whether an edit arrived before the revoke or (refused) after it.
         rows = await conn.execute_fetchall(
             "SELECT is_from_me, is_read, deleted FROM messages WHERE session_id = ? AND chat_jid = ? AND id = ?",
             (sid, chat_jid, message_id),
@@ -1276,7 +1278,7 @@ class ChatStorageRepository:
         await conn.execute(
             """UPDATE messages SET deleted = 1, content = '', filename = '', url = '',
                    media_key = NULL, file_sha256 = NULL, file_enc_sha256 = NULL, file_length = 0,
-                   quoted_preview = '', is_read = 1, updated_at = ?
+                   quoted_preview = '', is_read = 1, edited = 0, edited_at = NULL, updated_at = ?
                WHERE session_id = ? AND chat_jid = ? AND id = ?""",
             (_now_ms(), sid, chat_jid, message_id),
         )
