@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from watui.jsondepth import too_deep
 from watui.domain.errors import (
     EngineError,
     InvalidJID,
@@ -152,6 +153,8 @@ def parse_request(line: bytes) -> Request:
     on the error when it could be read (``error.request_id``)."""
     if len(line) > MAX_LINE:
         raise ControlError(TOO_LARGE, f"request line longer than {MAX_LINE} bytes")
+    if too_deep(line):
+        raise ControlError(INVALID_REQUEST, "the request is nested too deeply")
     try:
         text = line.decode("utf-8")
         data = json.loads(text, parse_constant=_no_constants)

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from watui.jsondepth import too_deep
 from watui.domain import events as _events
 from watui.domain.errors import EngineError
 from watui.domain.models import Chat, Message, QuotedMessage
@@ -416,6 +417,8 @@ def encode_frame(obj: dict[str, Any], *, max_size: int = MAX_FRAME) -> bytes:
 
 def decode_body(body: bytes) -> dict[str, Any]:
     """A frame body (without its length prefix) as a JSON object."""
+    if too_deep(body):
+        raise FrameError("bad JSON in frame: nested too deeply")
     try:
         text = bytes(body).decode("utf-8")
         obj = json.loads(text, parse_constant=_reject_constant)
