@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from watui import paths
 from watui.domain.errors import StoreError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -23,20 +24,12 @@ DIR_MODE = 0o700
 
 
 def ensure_private_dir(directory: Path) -> None:
-    """Create ``directory`` (and missing parents) 0700. An existing directory is left as is."""
+    """Create ``directory`` (and missing parents) 0700. An existing directory is left as is:
+    ``[store] path`` may point into a directory of the user's that is not ours to chmod."""
     if directory.is_dir():
         return
-    missing: list[Path] = []
-    probe = directory
-    while not probe.exists():
-        missing.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
     try:
-        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        for created in missing:
-            os.chmod(created, DIR_MODE)
+        paths.ensure_private_dir(directory)
     except OSError as exc:
         raise StoreError(f"{directory}: cannot create the store directory: {exc.strerror or exc}") from exc
 
