@@ -125,6 +125,34 @@ def test_db_status_and_upgrade_of_a_legacy_store(home, capsys):
         assert db.execute("select count(*) from messages where session_id='default'").fetchone() == (messages,)
 
 
+
+def test_search_is_newest_first_and_rank_asks_for_the_best_match(home, capsys):
+    import asyncio
+    from datetime import UTC, datetime
+
+    from watui.domain.models import Message
+    from watui.store import ChatStorageRepository
+
+    run(capsys, "sessions", "list")  # the first start's config, session "default"
+    chat = "15550001111@s.whatsapp.net"
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+
+    async def fill() -> None:
+        async with await ChatStorageRepository.open(home / "data" / "watui.db") as repo:
+            await repo.store_messages([
+                Message(id="strong", chat_jid=chat, sender=chat, timestamp=at, content="zanzibar zanzibar zanzibar"),
+                Message(id="weak", chat_jid=chat, sender=chat, timestamp=at.replace(hour=1),
+                        content="a long message that says zanzibar once among many other words"),
+            ])
+
+    asyncio.run(fill())
+    code, out, _ = run(capsys, "search", "zanzibar", "--json")
+    assert code == 0 and [h["message_id"] for h in json.loads(out)["results"]["hits"]] == ["weak", "strong"]
+    code, out, _ = run(capsys, "search", "zanzibar", "--rank", "--json")
+    assert code == 0 and [h["message_id"] for h in json.loads(out)["results"]["hits"]] == ["strong", "weak"]
+    code, out, _ = run(capsys, "search", "zanzibar", "--rank")
+    assert code == 0 and out.index("[strong]") < out.index("[weak]")
+
 def test_demo_runs_on_a_throwaway_dir_and_leaves_the_user_config_alone(home, capsys):
     code, out, _ = run(capsys, "--demo", "sessions", "list", "--json")
     ids = [s["session_id"] for s in json.loads(out)["results"]["sessions"]]

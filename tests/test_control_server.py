@@ -238,6 +238,33 @@ async def test_send_waits_for_the_ack_and_subscribers_see_message_and_receipts(s
         assert (await client.call("message.read", {"session": "home", "chat": WORK_JID})).results["marked"] >= 1
 
 
+
+async def test_search_is_newest_first_unless_asked_for_relevance(served, repo):
+    from datetime import UTC, datetime
+
+    from watui.domain.models import Message
+
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+    await repo.store_messages([
+        Message(id="strong", chat_jid=WORK_JID, sender=WORK_JID, timestamp=at,
+                content="zanzibar zanzibar zanzibar", session_id="home"),
+        Message(id="weak", chat_jid=WORK_JID, sender=WORK_JID, timestamp=at.replace(hour=1),
+                content="a long message that says zanzibar once among many other words", session_id="home"),
+    ])
+    async with await SocketClient.connect(served.path.parent) as client:
+        newest = (await client.call("search", {"query": "zanzibar"})).results
+        ranked = (await client.call("search", {"query": "zanzibar", "order": "relevance"})).results
+    assert newest["order"] == "newest" and [h["message_id"] for h in newest["hits"]] == ["weak", "strong"]
+    assert ranked["order"] == "relevance" and [h["message_id"] for h in ranked["hits"]] == ["strong", "weak"]
+    raw = await Raw.open(served)
+    try:
+        for order, message in (("oldest", "order: expected one of newest, relevance, got 'oldest'"),
+                               (1, "order: expected a string, got a number")):
+            answer = await raw.ask({"id": 1, "method": "search", "params": {"query": "zanzibar", "order": order}})
+            assert (answer["status"], answer["code"], answer["message"]) == (400, "INVALID_PARAMS", message)
+    finally:
+        await raw.close()
+
 async def test_wire_escapes_control_characters(served):
     raw = await Raw.open(served)
     try:

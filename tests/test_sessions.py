@@ -41,6 +41,19 @@ async def paired(manager, network, tmp_path, *pairs):
     )
 
 
+async def arrived(repo, session_id: str, read, timeout: float = 5.0):
+    """What ``read()`` finds in ``session_id`` once it finds something: a message sent over the
+    sim network reaches the other session's queue some loop turns later, so an empty queue
+    right after sending proves nothing."""
+    async with asyncio.timeout(timeout):
+        while True:
+            with with_session_id(session_id):
+                found = await read()
+            if found:
+                return found
+            await asyncio.sleep(0.01)
+
+
 # --- the seed's SessionManager tests -----------------------------------------------------
 async def test_add_and_get_session(make_manager):
     manager = make_manager()
@@ -150,10 +163,8 @@ async def test_two_sessions_exchange_messages_stored_under_their_own_session(
         with with_session_id(session_id):
             return await repo.get_message(chat_jid, message_id)
 
-    await until(manager, lambda: manager.get_session("home").queue.empty())
-    await manager.drain()
-    received = await stored("home", WORK_JID, sent.id)
-    assert received is not None and received.content == "hello from work"
+    received = await arrived(repo, "home", lambda: repo.get_message(WORK_JID, sent.id))
+    assert received.content == "hello from work"
     assert received.session_id == "home" and not received.is_from_me and received.sender == WORK_JID
 
     # the sender's copy moves to delivered (home is online) and stays under 'work'
@@ -276,9 +287,8 @@ async def test_a_handler_error_is_logged_and_the_session_goes_on(make_manager, n
     manager.get_session("home").queue.put_nowait(_Poison())
     sent = await manager.send_text("work", HOME, "after the poison")
     await until(manager, lambda: manager.get_session("home").handler_errors == 1)
-    await manager.drain()
-    with with_session_id("home"):
-        assert (await repo.get_message(WORK_JID, sent.id)).content == "after the poison"
+    received = await arrived(repo, "home", lambda: repo.get_message(WORK_JID, sent.id))
+    assert received.content == "after the poison"
     assert "handler failed for _Poison" in caplog.text
 
 
@@ -294,11 +304,9 @@ async def test_a_stuck_session_never_blocks_another(make_manager, network, repo,
     await paired(manager, network, tmp_path, ("home", HOME), ("work", WORK))
     manager.get_session("work").queue.put_nowait(_Stall())
     network.send_from(ALICE, HOME_JID, "to home while work is stuck")
-    await until(manager, lambda: manager.get_session("home").queue.empty())
-    await manager.get_session("home").drain()
-    with with_session_id("home"):
-        got = await repo.get_messages(MessageFilter(chat_jid=ALICE_JID))
-    assert got[0].content == "to home while work is stuck"  # newest first
+    got = await arrived(repo, "home", lambda: repo.get_messages(
+        MessageFilter(chat_jid=ALICE_JID, search="stuck")))
+    assert got[0].content == "to home while work is stuck"
     gate.set()
 
 

@@ -270,13 +270,13 @@ async def test_merged_history_stores_what_chunks_one_by_one_store(tmp_path):
         client = _Quiet()
         session = Session("hist", client, repo, lambda notice: None)
         calls = []
-        real = repo.store_messages
+        real = repo.store_history
 
-        async def counting(*args, **kwargs):
-            calls.append(len(args[0]))
-            return await real(*args, **kwargs)
+        async def counting(session_id, messages, *args, **kwargs):
+            calls.append(len(messages))
+            return await real(session_id, messages, *args, **kwargs)
 
-        repo.store_messages = counting
+        repo.store_history = counting
         await session.start()
         for chunk in chunks:
             client.sink(chunk)

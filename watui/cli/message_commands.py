@@ -60,10 +60,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     messages.add_argument("--json", action="store_true")
     messages.set_defaults(run=list_messages)
 
-    search = commands.add_parser("search", help="full-text search, best match first")
+    search = commands.add_parser("search", help="full-text search, newest first")
     search.add_argument("query", nargs="+")
     search.add_argument("--session", help="only this session (default: all sessions)")
     search.add_argument("--limit", type=_limit, default=20)
+    search.add_argument("--rank", action="store_true", help="best match first instead of newest first")
     search.add_argument("--json", action="store_true")
     search.set_defaults(run=search_messages)
 
@@ -224,6 +225,8 @@ def _message_line(message: dict[str, Any]) -> str:
 
 async def search_messages(args: argparse.Namespace, environment: Environment) -> int:
     params: dict[str, Any] = {"query": " ".join(args.query), "limit": args.limit}
+    if args.rank:
+        params["order"] = "relevance"
     if args.session is not None:
         params["session"] = _session_arg(args.session)
     async with await open_reader(environment) as client:

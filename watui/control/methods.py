@@ -38,6 +38,7 @@ from watui.domain.status import ConnectionState
 from watui.paths import is_postgres_url
 from watui.sessions.notices import MessagesChanged, Notice, PairingUpdate, SessionsChanged, StatusChanged
 from watui.store import ChatStorageRepository
+from watui.store.fts import ORDERS as SEARCH_ORDERS
 
 log = logging.getLogger("watui.control")
 
@@ -631,7 +632,10 @@ class ControlService:
         limit = self._limit(params.limit)
         if not params.query.strip():
             raise ControlError(p.INVALID_PARAMS, "query: expected some text to search for")
-        hits = await self.repo.search(params.query, session_ids=sids, limit=limit)
+        if params.order not in SEARCH_ORDERS:
+            raise ControlError(p.INVALID_PARAMS, f"order: expected one of {', '.join(SEARCH_ORDERS)}, "
+                                                 f"got {params.order!r}")
+        hits = await self.repo.search(params.query, session_ids=sids, limit=limit, order=params.order)
         name = await self._namer()
         results = [
             {
@@ -648,7 +652,7 @@ class ControlService:
             }
             for hit in hits
         ]
-        return "Search completed successfully", {"query": params.query, "sessions": sids,
+        return "Search completed successfully", {"query": params.query, "sessions": sids, "order": params.order,
                                                  "hits": results, "count": len(results)}
 
     # --- events --------------------------------------------------------------------------

@@ -8,7 +8,6 @@ its write produced; the consumer publishes them once the write has committed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from watui.domain import events as ev
@@ -75,22 +74,14 @@ def _message_notices(session_id: str, messages: Sequence[Message]) -> list[Notic
 
 
 async def on_history_sync(repo, session_id: str, event: ev.HistorySyncBatch) -> list[Notice]:
-    # Rows an engine left unscoped ("") take this session from the context; only a row that
-    # names another session is copied (never trust it): copying every message cost a
-    # quarter of the ingest time (bench/ingest.py).
-    messages = [_in_session(m, session_id) for m in event.messages]
-    chats = [_in_session(c, session_id) for c in event.chats]
-    # history=True: these are whole conversation records (pinned, archived, unread as the
-    # phone has them), not just names
-    await repo.store_messages(messages, chats=chats, history=True)
-    if event.push_names:
-        await repo.store_push_names(event.push_names)
-    jids = {c.jid for c in chats} | {m.chat_jid for m in messages}
+    # The chunk's conversation records (whole records: pinned, archived, unread as the phone
+    # has them, not just names), messages and push names, written together (store_history).
+    # Every row goes into this session whatever session it names, so nothing is copied to
+    # re-tag it (copying every message cost a quarter of the ingest time; bench/ingest.py).
+    await repo.store_history(session_id, event.messages, event.chats, event.push_names)
+    jids = {c.jid for c in event.chats}
+    jids.update(m.chat_jid for m in event.messages)
     return [ChatsChanged(session_id, frozenset(jids))] if jids else []
-
-
-def _in_session(row, session_id: str):
-    return row if row.session_id in ("", session_id) else replace(row, session_id=session_id)
 
 
 async def on_receipt(repo, session_id: str, event: ev.Receipt) -> list[Notice]:

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -46,7 +46,8 @@ from watui.domain.models import (
 from watui.domain.session_id import validate_session_id
 from watui.store.context import resolve_session_id
 from watui.store.files import inspect_store_file, tighten_side_files
-from watui.store.fts import fts_query
+from watui.store.faults import as_unwritable
+from watui.store.fts import NEWEST, PROBE_CAP, PROBE_SQL, check_order, fts_query, search_sql, walk_is_cheaper
 from watui.store.migrations import (
     LATEST_VERSION,
     check_store_shape,
@@ -304,6 +305,173 @@ def _require(value: str, what: str) -> str:
     return value
 
 
+def _message_rows(
+    messages: Iterable[Message], sid_of: Callable[[str], str], now: int, read: Container[tuple[str, str]] = (),
+) -> tuple[dict[tuple[str, str, str], tuple[Any, ...]], dict[tuple[str, str], list[tuple[str, str, str]]]]:
+    """Messages as rows (``_MSG_COLS``, is_read, created_at, updated_at) keyed by (session,
+    chat, id) -- a later copy of a message replaces an earlier one -- and each chat's keys in
+    arrival order. ``sid_of``: a message's session_id -> the session it is stored in.
+    ``read``: the (session, chat) whose rows are all read."""
+    batch: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+    by_chat: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    read_status = MessageStatus.READ
+    named, sid = None, ""  # a chunk's messages name the same session: resolve it once
+    chat_sid, chat_jid_now = "", ""
+    chat_keys: list[tuple[str, str, str]] = []
+    chat_read = False
+    for m in messages:
+        mid, chat_jid = m.id, m.chat_jid
+        if not mid or not chat_jid:
+            raise ValueError(f"message needs an id and a chat_jid: {mid!r} in {chat_jid!r}")
+        if m.session_id != named:
+            named = m.session_id
+            sid = sid_of(named)
+        if chat_jid != chat_jid_now or sid != chat_sid:  # messages come chat by chat
+            chat_sid, chat_jid_now = sid, chat_jid
+            chat_keys = by_chat.setdefault((sid, chat_jid), [])
+            chat_read = (sid, chat_jid) in read
+        ts = m.timestamp
+        if ts.tzinfo is None:
+            raise ValueError(f"naive datetime {ts!r}: domain times must be timezone-aware")
+        from_me = 1 if m.is_from_me else 0
+        deleted = 1 if m.deleted else 0
+        status = int(m.status)
+        key = (sid, chat_jid, mid)
+        size = len(batch)
+        batch[key] = (
+            mid, chat_jid, sid, m.sender or "", m.content or "", round(ts.timestamp() * 1000),
+            from_me, m.media_type or "", m.filename or "", m.url or "",
+            m.media_key or None, m.file_sha256 or None, m.file_enc_sha256 or None,
+            int(m.file_length or 0), m.mimetype or "", m.push_name or "", status,
+            m.quoted_message_id or "", m.quoted_sender or "", m.quoted_preview or "",
+            1 if m.edited else 0, to_millis(m.edited_at) if m.edited_at else None,
+            deleted, m.error or "",
+            1 if (chat_read or from_me or deleted or status >= read_status) else 0, now, now,
+        )
+        if len(batch) > size:  # a first copy (a later one replaces the row, not the place)
+            chat_keys.append(key)
+    return batch, by_chat
+
+
+def _keep_newest_unread(
+    batch: dict[tuple[str, str, str], tuple[Any, ...]], keys: Sequence[tuple[str, str, str]],
+    unread: int, read_tail: tuple[int, int, int],
+) -> None:
+    """The server's unread count (> 0) for a chat new to the store: of its incoming rows (not
+    yet written) the newest ``unread`` stay unread, the older ones are marked read. Fewer
+    incoming than ``unread``: all stay unread. ``read_tail``: (1, created_at, updated_at)."""
+    incoming = [key for key in keys if not batch[key][6] and not batch[key][22]]
+    if len(incoming) < unread:
+        return
+    incoming.sort(key=lambda key: (batch[key][5], key[2]), reverse=True)
+    for key in incoming[unread:]:
+        row = batch[key]
+        if not row[24]:
+            batch[key] = row[:24] + read_tail
+
+
+def _history_pieces(
+    messages: list[Message], chats: list[Chat], size: int
+) -> list[tuple[list[Message], list[Chat]]]:
+    """A history chunk as pieces of about ``size`` messages, each chat whole: its record
+    and all its messages in one piece (the unread rule needs them together). One piece when
+    the chunk is small; none when it is empty."""
+    if len(messages) <= size:
+        return [(messages, chats)] if messages or chats else []
+    by_jid: dict[str, list[Message]] = {}
+    for m in messages:
+        by_jid.setdefault(m.chat_jid, []).append(m)
+    records: dict[str, list[Chat]] = {}
+    for c in chats:
+        records.setdefault(c.jid, []).append(c)
+    pieces: list[tuple[list[Message], list[Chat]]] = []
+    piece_messages: list[Message] = []
+    piece_chats: list[Chat] = []
+    for jid in dict.fromkeys([*records, *by_jid]):
+        piece_messages += by_jid.get(jid, ())
+        piece_chats += records.get(jid, ())
+        if len(piece_messages) >= size:
+            pieces.append((piece_messages, piece_chats))
+            piece_messages, piece_chats = [], []
+    if piece_messages or piece_chats:
+        pieces.append((piece_messages, piece_chats))
+    return pieces
+
+
+def _existing_chats(raw: sqlite3.Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (session, jid) chats have a row. A chat without one has no messages
+    either (the foreign key), so its new messages need no duplicate check."""
+    by_sid: dict[str, list[str]] = {}
+    for sid, jid in keys:
+        by_sid.setdefault(sid, []).append(jid)
+    found: set[tuple[str, str]] = set()
+    for sid, jids in by_sid.items():
+        for chunk in _chunks(jids):
+            rows = raw.execute(
+                f"SELECT jid FROM chats WHERE session_id = ? AND jid IN ({_qs(len(chunk))})", (sid, *chunk)
+            ).fetchall()
+            found.update((sid, r[0]) for r in rows)
+    return found
+
+
+def _insert_indexed(raw: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows known to be new, then add them to the full-text index in one statement.
+    New rows take rowids above the current maximum, so ``rowid > before`` is exactly them;
+    this runs before anything else in the transaction can edit them (an edit of a row the
+    index has not seen would corrupt it)."""
+    before = raw.execute("SELECT COALESCE(MAX(rowid), 0) FROM messages").fetchone()[0]
+    raw.executemany(_INSERT_NEW_MESSAGE, rows)
+    raw.execute(
+        "INSERT INTO messages_fts(rowid, content) SELECT rowid, content FROM messages WHERE rowid > ?", (before,)
+    )
+
+
+def _settle_record_unread(
+    raw: sqlite3.Connection, chat_rows: list[tuple[Any, ...]], unread_of: dict[tuple[str, str], int],
+    whole: dict[tuple[str, str], int],
+) -> None:
+    """The server's unread count of each conversation record of a chat that had messages
+    (new chats had theirs applied before their rows were written): the newest N incoming
+    messages stay unread, and the chat's count is the record's (a record written whole
+    has it already)."""
+    for row in chat_rows:
+        jid, sid, unread = row[0], row[1], row[8]
+        if (sid, jid) in unread_of:
+            continue  # applied to the new rows before they were written
+        bound = ""
+        params: tuple[Any, ...] = (sid, jid)
+        if unread > 0:
+            cutoff = raw.execute(
+                """SELECT timestamp, id FROM messages
+                   WHERE session_id = ? AND chat_jid = ? AND is_from_me = 0 AND deleted = 0
+                   ORDER BY timestamp DESC, id DESC LIMIT 1 OFFSET ?""",
+                (sid, jid, unread - 1),
+            ).fetchall()
+            if not cutoff:
+                continue  # fewer stored than unread: all of them stay unread
+            bound = " AND (timestamp, id) < (?, ?)"
+            params = (sid, jid, cutoff[0][0], cutoff[0][1])
+        raw.execute(
+            "UPDATE messages SET is_read = 1 WHERE session_id = ? AND chat_jid = ? "
+            f"AND is_from_me = 0 AND is_read = 0{bound}",
+            params,
+        )
+    counts = [(row[8], row[1], row[0]) for row in chat_rows if whole.get((row[1], row[0]), -1) < 0]
+    if counts:
+        raw.executemany("UPDATE chats SET unread_count = ? WHERE session_id = ? AND jid = ?", counts)
+
+
+def _with_newest(chat: tuple[Any, ...], newest: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A new chat's row (``_CHAT_COLS``) once its newest new message is in: what _TOUCH_CHAT
+    would do to it, done before it is written (the unread count stays the server's)."""
+    ts, mid = newest[5], newest[0]
+    if chat[12] == "" or ts > chat[3] or (ts == chat[3] and mid >= chat[12]):
+        chat = (*chat[:12], mid, preview_text(newest[4], newest[7], newest[22]), newest[3], newest[6])
+    if ts > chat[3]:
+        chat = (*chat[:3], ts, *chat[4:])
+    return chat
+
+
 class _StoreRequest:
     __slots__ = ("messages", "chats", "history", "sid", "future")
 
@@ -419,10 +587,13 @@ class ChatStorageRepository:
                 await conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 await conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
                     await conn.execute("ROLLBACK")
-                raise
+                error = as_unwritable(exc, self.path)  # disk full, read-only, locked: one clear line
+                if error is exc:
+                    raise
+                raise error from exc
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         if self._closed:
@@ -635,7 +806,11 @@ class ChatStorageRepository:
         except asyncio.CancelledError:
             if request in self._queued:
                 self._queued.remove(request)
+            elif request.future.done() and not request.future.cancelled():
+                request.future.exception()  # written (or failed) by another caller: nobody else reads it
             raise
+        # every outcome, an error included, is read from the future: _write_queued never
+        # raises what it has set on a future, so no failure is left unretrieved
         return request.future.result()
 
     async def _store_merged(self, conn: aiosqlite.Connection, queued: list[_StoreRequest]) -> dict[int, int]:
@@ -708,9 +883,13 @@ class ChatStorageRepository:
                         default_sid=request.sid,
                     )
                 except Exception as exc:  # this batch alone is undone
+                    if not conn.in_transaction:
+                        # SQLite rolled the whole transaction back (disk full, read-only, I/O
+                        # error): every batch fails with this error, not "no such savepoint"
+                        raise
                     await conn.execute("ROLLBACK TO store_batch")
                     await conn.execute("RELEASE store_batch")
-                    request.future.set_exception(exc)
+                    request.future.set_exception(as_unwritable(exc, self.path))
                     continue
                 await conn.execute("RELEASE store_batch")
             await conn.execute("COMMIT")
@@ -723,47 +902,109 @@ class ChatStorageRepository:
                 # holder's own is taken out by its store_messages), and the next caller to
                 # get the lock writes them
                 self._queued[0:0] = unfinished
-            else:
-                for request in unfinished:
-                    request.future.set_exception(exc)
-            raise
+                raise
+            error = as_unwritable(exc, self.path)
+            for request in unfinished:
+                request.future.set_exception(error)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: not only a failed write
+            return  # each caller reads its own outcome from its future
         for index, request in enumerate(queued):
             if not request.future.done():
                 request.future.set_result(results[index])
 
-    async def _existing_chats(
-        self, conn: aiosqlite.Connection, keys: Iterable[tuple[str, str]]
-    ) -> set[tuple[str, str]]:
-        """Which of these (session, jid) chats have a row. A chat without one has no
-        messages either (the foreign key), so its new messages need no duplicate check."""
-        by_sid: dict[str, list[str]] = {}
-        for sid, jid in keys:
-            by_sid.setdefault(sid, []).append(jid)
-        found: set[tuple[str, str]] = set()
-        for sid, jids in by_sid.items():
-            for chunk in _chunks(jids):
-                rows = await conn.execute_fetchall(
-                    f"SELECT jid FROM chats WHERE session_id = ? AND jid IN ({_qs(len(chunk))})",
-                    (sid, *chunk),
-                )
-                found.update((sid, r[0]) for r in rows)
-        return found
+    # A history write never holds the lock for more than this many messages while another
+    # write waits (~0.1 s here): a bigger chunk is written piece by piece, each piece whole
+    # chats, and commits between pieces only when someone waits. Alone, a whole chunk is one
+    # transaction: each commit flushes a full-text segment and rewrites the index pages the
+    # last one touched (5,000-message transactions: 0.66x raw; 20,000: 0.79x; bench/ingest.py).
+    HISTORY_PIECE: ClassVar[int] = 5_000
+
+    async def store_history(
+        self, session_id: str, messages: Iterable[Message], chats: Iterable[Chat] = (),
+        push_names: Iterable[tuple[str, str]] = (),
+    ) -> int:
+        """One history-sync chunk of ``session_id``: its conversation records (taken as
+        ``store_messages(..., history=True)`` takes them), their messages and the senders'
+        push names, in ONE transaction -- unless the chunk is longer than HISTORY_PIECE and
+        another write is waiting: then it commits after the piece it is on, lets that write
+        in, and goes on. Each chat (record and messages) is written whole in one piece. Every
+        row is stored in ``session_id``, whatever session it names: an engine cannot write
+        into another account. Returns how many messages were new."""
+        sid = validate_session_id(session_id)
+        pieces = _history_pieces(list(messages), list(chats), self.HISTORY_PIECE)
+        names, write_names = self._names_to_write(sid, push_names)
+        if not pieces and not write_names:
+            return 0
+        inserted = 0
+        done = 0
+        while True:
+            async with self._write() as conn:
+                while done < len(pieces):
+                    piece_messages, piece_chats = pieces[done]
+                    inserted += await self._store_batch(
+                        conn, piece_messages, piece_chats, history=True, only_sid=sid
+                    )
+                    done += 1
+                    if done < len(pieces) and self._writers_waiting():
+                        break
+                if done == len(pieces) and write_names:
+                    await self._upsert_contacts(conn, sid, names, _now_ms())
+            if done == len(pieces):
+                break
+        if write_names:
+            self._remember_names(sid, names)
+        return inserted
+
+    def _writers_waiting(self) -> bool:
+        """Whether another write waits for the lock: a queued store_messages batch, or any
+        other writer (asyncio.Lock keeps its waiters in ``_waiters``; a Python without it
+        counts as someone waiting, which only means smaller transactions)."""
+        if self._queued:
+            return True
+        waiters = getattr(self._write_lock, "_waiters", self)
+        return waiters is self or bool(waiters)
 
     async def _store_batch(
         self, conn: aiosqlite.Connection, messages: list[Message], chats: list[Chat], *,
         history: bool | None = None, default_sid: str | None = None,
-        inserted_keys: set[tuple[str, str, str]] | None = None,
+        inserted_keys: set[tuple[str, str, str]] | None = None, only_sid: str | None = None,
     ) -> int:
         """``default_sid``: the session of rows that name none (the caller's context's,
-        resolved before a group commit runs the batch in another task). ``inserted_keys``
-        receives the (session, chat, id) of every new row."""
+        resolved before a group commit runs the batch in another task). ``only_sid``: the
+        session of every row, whatever it names. ``inserted_keys`` receives the (session,
+        chat, id) of every new row.
+
+        The batch is worked out and written in the writer connection's own thread, in one
+        call: one round trip instead of one per statement (each is a hop between threads,
+        a few milliseconds apiece on a busy machine: bench/ingest.py), and building the
+        rows does not hold up the event loop (see :func:`_on_writer_thread`)."""
+        # sessions are resolved here, in the caller's context: the writer's thread has none
+        fallback = only_sid or self._sid(default_sid)
+        inserted, pending, deferred = await _on_writer_thread(
+            conn, self._write_batch, messages, chats, history, fallback, only_sid, inserted_keys
+        )
+        if pending:
+            # parked receipts, edits, revokes and reactions for the new rows, before the
+            # records' unread counts are settled (as they always were)
+            for sid in pending:
+                await self._apply_pending(conn, sid)
+            await _on_writer_thread(conn, _settle_record_unread, *deferred)
+        return inserted
+
+    def _write_batch(
+        self, raw: sqlite3.Connection, messages: list[Message], chats: list[Chat], history: bool | None,
+        fallback: str, only_sid: str | None, inserted_keys: set[tuple[str, str, str]] | None,
+    ) -> tuple[int, set[str], tuple[Any, ...]]:
+        """_store_batch's work, on the writer's thread. Returns (new rows, the sessions with
+        parked updates to apply, what _settle_record_unread needs when there are some)."""
         now = _now_ms()
         sid_cache: dict[str, str] = {}
 
         def sid_of(value: str) -> str:
             sid = sid_cache.get(value)
             if sid is None:
-                sid = sid_cache[value] = self._sid(value or default_sid)
+                sid = sid_cache[value] = only_sid or validate_session_id(value or fallback)
             return sid
 
         chat_rows: list[tuple[Any, ...]] = []  # conversation records (server's unread count)
@@ -780,177 +1021,109 @@ class ChatStorageRepository:
                      1 if chat.is_group or chat.jid.endswith("@g.us") else 0, now, now)
                 )
 
-        batch: dict[tuple[str, str, str], tuple[Any, ...]] = {}
-        read_status = MessageStatus.READ
-        for m in messages:
-            mid, chat_jid = m.id, m.chat_jid
-            if not mid or not chat_jid:
-                raise ValueError(f"message needs an id and a chat_jid: {mid!r} in {chat_jid!r}")
-            sid = sid_cache.get(m.session_id) or sid_of(m.session_id)
-            from_me = 1 if m.is_from_me else 0
-            ts = m.timestamp
-            if ts.tzinfo is None:
-                raise ValueError(f"naive datetime {ts!r}: domain times must be timezone-aware")
-            deleted = 1 if m.deleted else 0
-            status = int(m.status)
-            batch[(sid, chat_jid, mid)] = (
-                mid, chat_jid, sid, m.sender or "", m.content or "", round(ts.timestamp() * 1000),
-                from_me, m.media_type or "", m.filename or "", m.url or "",
-                m.media_key or None, m.file_sha256 or None, m.file_enc_sha256 or None,
-                int(m.file_length or 0), m.mimetype or "", m.push_name or "", status,
-                m.quoted_message_id or "", m.quoted_sender or "", m.quoted_preview or "",
-                1 if m.edited else 0, to_millis(m.edited_at) if m.edited_at else None,
-                deleted, m.error or "",
-                1 if (from_me or deleted or status >= read_status) else 0, now, now,
-            )
-
         # Chats that exist before this batch: only their messages can be duplicates, and
         # only their unread state needs the store's help. A history sync into a new account
         # (every chat new) skips both round trips.
-        keys = {(sid, chat_jid) for sid, chat_jid, _ in batch}
+        if only_sid is not None:
+            keys = {(only_sid, jid) for jid in {m.chat_jid for m in messages}}
+        else:
+            keys = {(sid_of(m.session_id), m.chat_jid) for m in messages}
         keys.update((row[1], row[0]) for row in chat_rows)
         keys.update((row[1], row[0]) for row in name_rows)
-        known = await self._existing_chats(conn, keys) if keys else set()
+        known = _existing_chats(raw, keys) if keys else set()
         for key in keys - known:  # a new chat may lack the name store_push_names would give it
             self._names_stored.pop(key, None)
 
-        # The server's unread count for a conversation record of a NEW chat applies to its
-        # new rows here, before they are written: the newest N incoming stay unread (the
-        # rule the UPDATE below applies to chats that already had messages).
-        fresh_records: set[tuple[str, str]] = set()
-        if chat_rows and batch:
-            unread_of: dict[tuple[str, str], int] = {}
-            for row in chat_rows:
-                chat_key = (row[1], row[0])
-                if chat_key not in known:
-                    # the same chat twice: the passes below would leave the smaller count
-                    unread_of[chat_key] = min(row[8], unread_of.get(chat_key, row[8]))
-            if unread_of:
-                incoming: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
-                for key, row in batch.items():
-                    chat_key = (key[0], key[1])
-                    if chat_key in unread_of and not row[6] and not row[22]:
-                        incoming.setdefault(chat_key, []).append(key)
-                for chat_key, unread in unread_of.items():
-                    fresh_records.add(chat_key)
-                    rows = incoming.get(chat_key, [])
-                    if unread > 0 and len(rows) < unread:
-                        continue  # fewer stored than unread: all of them stay unread
-                    rows.sort(key=lambda k: (batch[k][5], k[2]), reverse=True)
-                    for key in rows[unread:]:
-                        row = batch[key]
-                        if not row[24]:
-                            batch[key] = (*row[:24], 1, *row[25:])
+        # The conversation record of a NEW chat: the server's unread count applies to the
+        # chat's rows before they are written (the newest N incoming stay unread: the rule
+        # the UPDATE at the end applies to chats that had messages), and a record that comes
+        # once is written whole, its newest message folded in, instead of being followed by
+        # a _TOUCH_CHAT and an unread-count UPDATE.
+        unread_of: dict[tuple[str, str], int] = {}
+        whole: dict[tuple[str, str], int] = {}  # new chat -> index of its only record, or -1
+        for index, row in enumerate(chat_rows):
+            chat_key = (row[1], row[0])
+            if chat_key not in known:
+                # the same chat twice: the passes below would leave the smaller count
+                unread_of[chat_key] = min(row[8], unread_of.get(chat_key, row[8]))
+                whole[chat_key] = -1 if chat_key in whole else index
 
-        if chat_rows:
-            await conn.executemany(_UPSERT_CHAT, chat_rows)
-        if name_rows:
-            await conn.executemany(_NAME_CHAT, name_rows)
-
-        inserted = 0
+        # One pass over the messages builds the rows; every later step works per chat (each
+        # extra pass over a 5,000-message history chunk showed in the ingest profile). Rows
+        # of a new chat with nothing unread (most of a history sync) are built read.
+        read = {chat_key for chat_key, unread in unread_of.items() if unread <= 0}
+        batch, by_chat = _message_rows(messages, sid_of, now, read)
         if batch:
-            ids_by_sid: dict[str, list[tuple[str, str]]] = {}
-            for sid, chat_jid, mid in batch:
-                if (sid, chat_jid) in known:
-                    ids_by_sid.setdefault(sid, []).append((chat_jid, mid))
-            existing: set[tuple[str, str, str]] = set()
-            for sid, pairs in ids_by_sid.items():
-                for chunk in _chunks(pairs, _PAIR_CHUNK):
-                    # one primary-key probe per (chat, id)
-                    rows = await conn.execute_fetchall(
-                        f"""SELECT m.chat_jid, m.id FROM (VALUES {", ".join(["(?, ?)"] * len(chunk))}) v
-                            JOIN messages m ON m.session_id = ? AND m.chat_jid = v.column1
-                                           AND m.id = v.column2""",
-                        (*(x for pair in chunk for x in pair), sid),
-                    )
-                    existing.update((sid, cj, mid) for cj, mid in rows)
+            read_tail = (1, now, now)
+            for chat_key, unread in unread_of.items():
+                if unread > 0:
+                    _keep_newest_unread(batch, by_chat.get(chat_key, ()), unread, read_tail)
 
-            # Per chat: the newest new message and the new unread count.
-            touched: dict[tuple[str, str], list[Any]] = {}
-            for key, row in batch.items():
-                if key in existing:
+        existing: set[tuple[str, str, str]] = set()
+        pairs_by_sid: dict[str, list[tuple[str, str]]] = {}
+        for chat_key in by_chat.keys() & known:
+            pairs_by_sid.setdefault(chat_key[0], []).extend((k[1], k[2]) for k in by_chat[chat_key])
+        for sid, pairs in pairs_by_sid.items():
+            for chunk in _chunks(pairs, _PAIR_CHUNK):
+                # one primary-key probe per (chat, id)
+                rows = raw.execute(
+                    f"""SELECT m.chat_jid, m.id FROM (VALUES {", ".join(["(?, ?)"] * len(chunk))}) v
+                        JOIN messages m ON m.session_id = ? AND m.chat_jid = v.column1
+                                       AND m.id = v.column2""",
+                    (*(x for pair in chunk for x in pair), sid),
+                ).fetchall()
+                existing.update((sid, cj, mid) for cj, mid in rows)
+
+        # Per chat: the new rows, the newest of them and how many are unread.
+        new_rows: list[tuple[Any, ...]] = []
+        touched: list[tuple[Any, ...]] = []
+        for chat_key, chat_keys in by_chat.items():
+            newest: tuple[Any, ...] | None = None
+            newest_ts, newest_id, unread = 0, "", 0
+            for key in chat_keys:
+                if existing and key in existing:
                     continue
-                inserted += 1
+                row = batch[key]
+                new_rows.append(row)
                 if inserted_keys is not None:
                     inserted_keys.add(key)
-                sid, chat_jid, mid = key
                 ts = row[5]
-                agg = touched.get((sid, chat_jid))
-                unread = 0 if row[24] else 1
-                if agg is None:
-                    touched[(sid, chat_jid)] = [ts, mid, row, unread]
-                else:
-                    agg[3] += unread
-                    if (ts, mid) > (agg[0], agg[1]):
-                        agg[0], agg[1], agg[2] = ts, mid, row
-            if touched:
-                await conn.executemany(
-                    _TOUCH_CHAT,
-                    [
-                        (
-                            chat_jid, sid, ts, _is_group_jid(chat_jid), now, now, unread, mid,
-                            preview_text(row[4], row[7], row[22]), row[3], row[6],
-                        )
-                        for (sid, chat_jid), (ts, mid, row, unread) in touched.items()
-                    ],
-                )
-            if existing:
-                # stored before: merged by the upsert (the update trigger re-indexes the text)
-                await conn.executemany(_INSERT_MESSAGE, [batch[key] for key in existing if key in batch])
-            if inserted:
-                # new for certain (checked under the write lock): a plain INSERT, which costs
-                # about half the upsert's per-row price
-                await self._insert_indexed(
-                    conn, [row for key, row in batch.items() if key not in existing]
-                    if existing else list(batch.values())
-                )
-            if inserted:
-                for sid in ids_by_sid.keys() | {k[0] for k in keys}:
-                    if sid in self._pending_sids:
-                        await self._apply_pending(conn, sid)
+                if newest is None or ts > newest_ts or (ts == newest_ts and key[2] > newest_id):
+                    newest, newest_ts, newest_id = row, ts, key[2]
+                if not row[24]:
+                    unread += 1
+            if newest is None:
+                continue
+            index = whole.get(chat_key, -1)
+            if index >= 0:
+                chat_rows[index] = _with_newest(chat_rows[index], newest)
+            else:
+                sid, chat_jid = chat_key
+                touched.append((
+                    chat_jid, sid, newest_ts, _is_group_jid(chat_jid), now, now, unread, newest_id,
+                    preview_text(newest[4], newest[7], newest[22]), newest[3], newest[6],
+                ))
 
         if chat_rows:
-            # the server's unread count: the newest N incoming messages stay unread
-            for row in chat_rows:
-                jid, sid, unread = row[0], row[1], row[8]
-                if (sid, jid) in fresh_records:
-                    continue  # applied to the new rows before they were written
-                bound = ""
-                params: tuple[Any, ...] = (sid, jid)
-                if unread > 0:
-                    cutoff = await conn.execute_fetchall(
-                        """SELECT timestamp, id FROM messages
-                           WHERE session_id = ? AND chat_jid = ? AND is_from_me = 0 AND deleted = 0
-                           ORDER BY timestamp DESC, id DESC LIMIT 1 OFFSET ?""",
-                        (sid, jid, unread - 1),
-                    )
-                    if not cutoff:
-                        continue  # fewer stored than unread: all of them stay unread
-                    bound = " AND (timestamp, id) < (?, ?)"
-                    params = (sid, jid, cutoff[0][0], cutoff[0][1])
-                await conn.execute(
-                    "UPDATE messages SET is_read = 1 WHERE session_id = ? AND chat_jid = ? "
-                    f"AND is_from_me = 0 AND is_read = 0{bound}",
-                    params,
-                )
-            await conn.executemany(
-                "UPDATE chats SET unread_count = ? WHERE session_id = ? AND jid = ?",
-                [(row[8], row[1], row[0]) for row in chat_rows],
-            )
-        return inserted
-
-    @staticmethod
-    async def _insert_indexed(conn: aiosqlite.Connection, rows: list[tuple[Any, ...]]) -> None:
-        """Insert rows known to be new, then add them to the full-text index in one
-        statement. New rows take rowids above the current maximum, so ``rowid > before``
-        is exactly them; this runs before anything else in the transaction can edit them
-        (an edit of a row the index has not seen would corrupt it)."""
-        before = (await conn.execute_fetchall("SELECT COALESCE(MAX(rowid), 0) FROM messages"))[0][0]
-        await conn.executemany(_INSERT_NEW_MESSAGE, rows)
-        await conn.execute(
-            "INSERT INTO messages_fts(rowid, content) SELECT rowid, content FROM messages WHERE rowid > ?",
-            (before,),
-        )
+            raw.executemany(_UPSERT_CHAT, chat_rows)
+        if name_rows:
+            raw.executemany(_NAME_CHAT, name_rows)
+        if touched:
+            raw.executemany(_TOUCH_CHAT, touched)
+        if existing:
+            # stored before: merged by the upsert (the update trigger re-indexes the text)
+            raw.executemany(_INSERT_MESSAGE, [batch[key] for key in existing])
+        pending: set[str] = set()
+        if new_rows:
+            # new for certain (checked under the write lock): a plain INSERT, which costs
+            # about half the upsert's per-row price
+            _insert_indexed(raw, new_rows)
+            pending = {key[0] for key in keys} & self._pending_sids
+        deferred = (chat_rows, unread_of, whole)
+        if pending:
+            return len(new_rows), pending, deferred
+        _settle_record_unread(raw, *deferred)
+        return len(new_rows), pending, ()
 
     async def create_message(self, event: MessageReceived) -> Message:
         """Store a received (or sent-elsewhere) message with the chat name and push name it
@@ -972,9 +1145,12 @@ class ChatStorageRepository:
                 await self._upsert_contacts(conn, sid, [(m.sender, m.push_name)], now)
         return m
 
-    async def store_sent_message_with_context(self, message: Message) -> Message:
+    async def store_sent_message_with_context(self, message: Message, *, consumes_draft: bool = False) -> Message:
         """Store an outgoing message as PENDING with its outbox row, in one transaction, before
-        the engine sends it (so it survives a crash). Session: the message's, else context's."""
+        the engine sends it (so it survives a crash). Session: the message's, else context's.
+        ``consumes_draft``: the text is the chat's draft (the composer's Enter); the stored
+        draft goes in the same transaction, so a crash finds the text in one place or the other,
+        never in neither and never in both (to come back into the composer and be sent twice)."""
         sid = self._sid(message.session_id)
         m = replace(message, session_id=sid, is_from_me=True, status=MessageStatus.PENDING, error="")
         now = _now_ms()
@@ -987,6 +1163,10 @@ class ChatStorageRepository:
                    ON CONFLICT(session_id, message_id) DO NOTHING""",
                 (now, sid, m.chat_jid, m.id),
             )
+            if consumes_draft:
+                await conn.execute(
+                    "DELETE FROM drafts WHERE session_id = ? AND chat_jid = ?", (sid, m.chat_jid)
+                )
             rows = await conn.execute_fetchall(
                 f"SELECT {_MSG_COLS} FROM messages WHERE session_id = ? AND chat_jid = ? AND id = ?",
                 (sid, m.chat_jid, m.id),
@@ -1016,7 +1196,9 @@ class ChatStorageRepository:
             match = fts_query(f.search)
             if match is None:
                 return []
-            source = "messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
+            # CROSS JOIN: the hits drive. Given a session (and chat), SQLite would rather walk
+            # its messages through an index and ask FTS5 about each one: seconds on a big store.
+            source = "messages_fts CROSS JOIN messages m ON m.rowid = messages_fts.rowid"
             where.insert(0, "messages_fts MATCH ?")
             params.insert(0, match)
             where.append("m.deleted = 0")
@@ -1040,29 +1222,32 @@ class ChatStorageRepository:
         return [_message_from_row(r) for r in rows]
 
     async def search(
-        self, query: str, *, session_ids: Iterable[str] | None = None, limit: int = 50
+        self, query: str, *, session_ids: Iterable[str] | None = None, limit: int = 50,
+        order: str = NEWEST, before: Message | None = None,
     ) -> list[SearchHit]:
-        """Full-text search, best match first (bm25; SearchHit.rank is bm25, lower is better),
-        with « » around the matched terms in the snippet. ``session_ids`` None: the context's
-        session; an explicit list: exactly those sessions."""
+        """Full-text search with « » around the matched terms in the snippet. ``order``
+        "newest" (the default): newest first, paged with ``before`` = the last hit's message
+        (the next page holds exactly the hits after it); "relevance": best match first (not
+        paged). SearchHit.rank is bm25 either way (lower is better). ``session_ids`` None: the
+        context's session; an explicit list: exactly those sessions."""
+        order = check_order(order)
+        if before is not None and order != NEWEST:
+            raise ValueError("before: only newest-first results are paged")
         sids = [self._sid(None)] if session_ids is None else [validate_session_id(s) for s in session_ids]
         sids = list(dict.fromkeys(sids))
         match = fts_query(query)
         if match is None or not sids:
             return []
-        rows = await self._read(
-            f"""SELECT {_MSG_COLS_M},
-                       snippet(messages_fts, 0, '«', '»', '…', 12),
-                       bm25(messages_fts),
-                       COALESCE(c.name, '')
-                FROM messages_fts
-                JOIN messages m ON m.rowid = messages_fts.rowid
-                LEFT JOIN chats c ON c.session_id = m.session_id AND c.jid = m.chat_jid
-                WHERE messages_fts MATCH ? AND m.session_id IN ({_qs(len(sids))}) AND m.deleted = 0
-                ORDER BY bm25(messages_fts), m.timestamp DESC, m.id DESC
-                LIMIT ?""",
-            (match, *sids, _clamp(limit)),
-        )
+        limit = _clamp(limit)
+        cursor: tuple[Any, ...] = ()
+        if before is not None:
+            cursor = (to_millis(before.timestamp), self._sid(before.session_id), before.id, before.chat_jid)
+        walk = False
+        if order == NEWEST:
+            (messages, hits), = await self._read(PROBE_SQL, (match, PROBE_CAP))
+            walk = walk_is_cheaper(hits, messages, limit)
+        sql = search_sql(order, walk=walk, sessions=len(sids), cursor=bool(cursor), columns=_MSG_COLS_M)
+        rows = await self._read(sql, (match, *sids, *cursor, limit, match))
         return [
             SearchHit(message=_message_from_row(r), snippet=r[24], rank=float(r[25]), chat_name=r[26])
             for r in rows
@@ -1576,20 +1761,27 @@ class ChatStorageRepository:
 
     async def store_push_names(self, pairs: Iterable[tuple[str, str]], session_id: str | None = None) -> int:
         sid = self._sid(session_id)
+        clean, write = self._names_to_write(sid, pairs)
+        if write:
+            async with self._write() as conn:
+                await self._upsert_contacts(conn, sid, clean, _now_ms())
+            self._remember_names(sid, clean)
+        return len(clean)
+
+    def _names_to_write(self, sid: str, pairs: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str]], bool]:
+        """The (jid, push name) pairs that name someone (the last name per jid), and whether
+        they need a write: not when every one is stored already and no chat was created
+        since (that drops the entry) that could still want the name."""
         clean = list({jid: name for jid, name in pairs if jid and name}.items())
-        if not clean:
-            return 0
         known = self._names_stored
-        if all(known.get((sid, jid)) == name for jid, name in clean):
-            # stored already, and no chat was created since (that drops the entry) that
-            # could still want the name
-            return len(clean)
-        async with self._write() as conn:
-            await self._upsert_contacts(conn, sid, clean, _now_ms())
+        return clean, not all(known.get((sid, jid)) == name for jid, name in clean)
+
+    def _remember_names(self, sid: str, names: list[tuple[str, str]]) -> None:
+        """After the commit: these names are stored."""
+        known = self._names_stored
         if len(known) > 100_000:
             known.clear()
-        known.update(((sid, jid), name) for jid, name in clean)
-        return len(clean)
+        known.update(((sid, jid), name) for jid, name in names)
 
     async def get_contact_name(self, jid: str, session_id: str | None = None) -> str | None:
         """The best name we know for ``jid`` in this session: full name, push name, chat name."""
@@ -1700,6 +1892,16 @@ def _session_record(r: Sequence[Any]) -> dict[str, Any]:
         "created_at": _dt(r[4]),
         "updated_at": _dt(r[5]),
     }
+
+
+async def _on_writer_thread(conn: aiosqlite.Connection, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(sqlite3_connection, *args)`` run on the connection's own thread, in its queue.
+
+    aiosqlite has no public call for this: ``_execute`` queues a function on its thread and
+    ``_conn`` is its sqlite3 connection. Both exist unchanged from 0.17 to 0.22; pyproject
+    caps the version and tests/test_store_history.py exercises this path, so a change shows
+    up as a failing test rather than as silent misbehaviour."""
+    return await conn._execute(fn, conn._conn, *args)
 
 
 async def _connect(path: Path, *, reader: bool, checkpointer: bool = False) -> aiosqlite.Connection:
