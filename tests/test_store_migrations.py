@@ -236,14 +236,14 @@ async def test_newer_store_is_refused_and_untouched(tmp_path):
     async with await ChatStorageRepository.open(path):
         pass
     conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO schema_info (version) VALUES (9)")
+    conn.execute("INSERT INTO schema_info (version) VALUES (?)", (LATEST + 1,))
     conn.commit()
     conn.close()
     before = _snapshot(path)
     with pytest.raises(StoreError) as info:
         await ChatStorageRepository.open(path)
     assert str(info.value) == (
-        f"{path}: store schema version 9 is newer than this watui (knows up to {LATEST}); upgrade watui"
+        f"{path}: store schema version {LATEST + 1} is newer than this watui (knows up to {LATEST}); upgrade watui"
     )
     assert _snapshot(path) == before
 

@@ -188,10 +188,10 @@ def write_private_file(path: str | os.PathLike[str], data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     # makes the rename itself durable; some platforms/filesystems cannot open a directory
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -175,9 +175,11 @@ class SessionManager:
         text: str,
         *,
         reply_to: str | None = None,
+        consumes_draft: bool = False,
     ) -> Message:
         """Store the message as pending (the outbox) before the engine sees it, then send.
-        Offline it waits in the outbox and goes out on the next connect."""
+        Offline it waits in the outbox and goes out on the next connect. ``consumes_draft``:
+        the chat's stored draft is removed in the same transaction (the composer's send)."""
         if not text.strip():
             raise WatuiError("nothing to send: the message is empty")
         session = self.get_session_or_default(session_id)
@@ -201,7 +203,7 @@ class SessionManager:
                 message.quoted_message_id = quoted.id
                 message.quoted_sender = quoted.sender
                 message.quoted_preview = quoted.preview[:200]
-            await self.repo.store_sent_message_with_context(message)
+            await self.repo.store_sent_message_with_context(message, consumes_draft=consumes_draft)
         self._publish(MessagesChanged(session.session_id, chat_jid, (message.id,)))
         self._publish(ChatsChanged(session.session_id, frozenset({chat_jid})))
         session.kick_outbox()

@@ -67,17 +67,30 @@ class StoreFileInfo:
     chat_columns: set[str] = field(default_factory=set)
 
 
-def _readonly_uri(path: Path) -> str:
-    """Read-only, and when no -wal/-journal exists also ``immutable``: then SQLite creates no
-    side files at all, so looking at a file we may refuse leaves its directory as it was."""
+def _file_uri(path: Path, mode: str) -> str:
     quoted = str(path.resolve()).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    return f"file:{quoted}?mode={mode}"
+
+
+def _readonly_uri(path: Path, *, immutable: bool = True) -> str:
+    """Read-only, and when no -wal/-journal exists also ``immutable``: then SQLite creates no
+    side files at all, so looking at a file we may refuse leaves its directory as it was.
+    ``immutable=False`` where another connection may be writing (immutable skips locking)."""
     side = any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
-    return f"file:{quoted}?mode=ro" + ("" if side else "&immutable=1")
+    return _file_uri(path, "ro") + ("" if side or not immutable else "&immutable=1")
+
+
+# What a read-only connection answers when the file needs SQLite's crash recovery first: a
+# hot rollback journal (a writer was killed mid-transaction, e.g. during a migration of a
+# legacy store) or a WAL index to rebuild.
+_NEEDS_RECOVERY = {sqlite3.SQLITE_READONLY_ROLLBACK, sqlite3.SQLITE_READONLY_RECOVERY}
 
 
 def inspect_store_file(path: Path) -> StoreFileInfo:
     """Recognise ``path``: missing/empty, a legacy or watui store (with its schema version),
-    or raise StoreError for anything else. Opens read-only; never writes."""
+    or raise StoreError for anything else. Opens read-only and never changes what the file
+    holds; the one write it may cause is SQLite's own crash recovery (see
+    ``recover_interrupted_write``), which any SQLite client does on its first read."""
     if not path.exists():
         return StoreFileInfo(exists=False)
     if not path.is_file():
@@ -92,9 +105,38 @@ def inspect_store_file(path: Path) -> StoreFileInfo:
     if header != SQLITE_HEADER:
         raise StoreError(f"{path}: not an SQLite database (refusing to touch it)")
     try:
-        conn = sqlite3.connect(_readonly_uri(path), uri=True)
+        return _read_store_info(path)
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) not in _NEEDS_RECOVERY:
+            raise StoreError(f"{path}: not a usable SQLite database: {exc}") from exc
+    recover_interrupted_write(path)
+    try:
+        return _read_store_info(path)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a usable SQLite database: {exc}") from exc
+
+
+def recover_interrupted_write(path: Path) -> None:
+    """Let SQLite roll back the transaction of a writer that was killed (its hot journal
+    holds the pages as they were at the last COMMIT), so the file reads as it was committed.
+    A read-only connection cannot do it and would call the store unusable. This changes no
+    committed row: it is what the killed writer's next start, or any SQLite client, does."""
+    try:
+        conn = sqlite3.connect(_file_uri(path, "rw"), uri=True)
+        try:
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
     except sqlite3.Error as exc:
-        raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        raise StoreError(
+            f"{path}: an interrupted write left it needing recovery, and recovering failed: {exc}"
+        ) from exc
+    tighten_side_files(path)
+
+
+def _read_store_info(path: Path) -> StoreFileInfo:
+    conn = sqlite3.connect(_readonly_uri(path), uri=True)
     try:
         conn.execute("PRAGMA busy_timeout=10000")
         tables = {
@@ -112,8 +154,6 @@ def inspect_store_file(path: Path) -> StoreFileInfo:
             row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_info").fetchone()
             info.version = int(row[0] or 0)
         return info
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a usable SQLite database: {exc}") from exc
     finally:
         conn.close()
 
@@ -129,21 +169,42 @@ def backup_path_for(path: Path, old_version: int, now: datetime | None = None) -
     return candidate
 
 
-def backup_store(source: sqlite3.Connection, path: Path, old_version: int) -> Path:
-    """Copy the open store to ``<name>.bak-v<old>-<timestamp>`` with the SQLite backup API."""
+def partial_backup_path(path: Path) -> Path:
+    """Where a backup is written before it gets its name: hidden, and not matching
+    ``<name>.bak-*``, so a copy cut short can never pass for a backup."""
+    return path.with_name(f".{path.name}.backup-in-progress")
+
+
+def backup_store(path: Path, old_version: int) -> Path:
+    """Copy the committed store to ``<name>.bak-v<old>-<timestamp>`` with the SQLite backup
+    API, through its own read-only connection. The copy is written under a temporary name,
+    synced, then renamed: a process killed half-way leaves no file with a backup's name.
+
+    The caller holds the store's write lock (BEGIN IMMEDIATE), so nobody commits between
+    the copy and the migration, and a partial file found now was left by a killed upgrade."""
     target = backup_path_for(path, old_version)
-    create_private_file(target)
+    partial = partial_backup_path(path)
     try:
-        dest = sqlite3.connect(target)
+        partial.unlink(missing_ok=True)
+        create_private_file(partial)
+        source = sqlite3.connect(_readonly_uri(path, immutable=False), uri=True)
         try:
-            source.backup(dest)
+            source.execute("PRAGMA busy_timeout=10000")
+            dest = sqlite3.connect(partial)
+            try:
+                dest.execute("PRAGMA synchronous=FULL")  # the copy is on disk before the rename
+                source.backup(dest)
+            finally:
+                dest.close()
         finally:
-            dest.close()
-    except sqlite3.Error as exc:
+            source.close()
+        tighten_side_files(partial)
+        os.replace(partial, target)
+    except (sqlite3.Error, OSError) as exc:
         with contextlib.suppress(OSError):
-            target.unlink()
+            partial.unlink()
         raise StoreError(f"{path}: cannot write the backup {target.name}: {exc}") from exc
-    tighten_side_files(target)
+    paths.fsync_dir(target.parent)  # the rename itself survives a crash
     return target
 
 
@@ -156,5 +217,7 @@ __all__ = [
     "create_private_file",
     "ensure_private_dir",
     "inspect_store_file",
+    "partial_backup_path",
+    "recover_interrupted_write",
     "tighten_side_files",
 ]
