@@ -99,11 +99,18 @@ async def list_sessions(args: argparse.Namespace, environment: Environment) -> i
         ["", "SESSION", "LABEL", "STATE", "DEVICE", "NOTE"],
         [
             ["*" if s["is_default"] else "", s["session_id"], s["label"], s["state"],
-             s["device_id"] or "(not paired)", s.get("last_error") or ""]
+             s["device_id"] or "(not paired)", _note(s)]
             for s in sessions
         ],
     )
     return 0
+
+
+def _note(status: dict) -> str:
+    """What the NOTE column says: an unwritable store first (messages wait on it)."""
+    if status.get("store_error"):
+        return f"store: {status['store_error']}"
+    return status.get("last_error") or ""
 
 
 async def session_status(args: argparse.Namespace, environment: Environment) -> int:

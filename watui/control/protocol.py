@@ -43,6 +43,7 @@ from watui.domain.errors import (
     SessionNotFound,
     WatuiError,
 )
+from watui.store.faults import StoreUnwritable
 
 SOCKET_NAME = "watui.sock"
 MAX_LINE = 1 << 20  # bytes in one request line, newline included
@@ -64,6 +65,7 @@ INTERNAL_ERROR = (500, "INTERNAL_ERROR")
 NOT_AVAILABLE = (501, "NOT_AVAILABLE")
 ENGINE_ERROR = (503, "ENGINE_ERROR")
 BUSY = (503, "BUSY")
+STORE_UNWRITABLE = (503, "STORE_UNWRITABLE")  # disk full, read-only, locked: try again later
 TIMEOUT = (504, "TIMEOUT")
 
 
@@ -100,6 +102,8 @@ def error_for(error: BaseException) -> ControlError:
             return ControlError(INVALID_PARAMS, str(error))
         case EngineError():
             return ControlError(ENGINE_ERROR, str(error))
+        case StoreUnwritable():
+            return ControlError(STORE_UNWRITABLE, str(error))
         case TimeoutError():
             return ControlError(TIMEOUT, "timed out")
         case WatuiError():
@@ -329,6 +333,7 @@ class SearchParams:
     query: str
     session: str | None = None  # None: every session
     limit: int = 20
+    order: str = "newest"  # or "relevance" (best match first)
 
 
 @dataclass(frozen=True)

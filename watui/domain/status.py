@@ -30,6 +30,9 @@ class SessionStatus:
     retry_at: datetime | None = None
     sync_progress: float | None = None  # 0..100 during a history sync, else None
     synced_messages: int = 0
+    # while the store cannot be written: why, e.g. "database or disk is full, retrying";
+    # incoming events wait (unacknowledged) until it clears
+    store_error: str = ""
 
     def seed_dict(self) -> dict[str, object]:
         """The seed's GET /sessions entry, field for field."""
@@ -51,4 +54,5 @@ class SessionStatus:
             "last_error": self.last_error,
             "retry_at": self.retry_at.isoformat() if self.retry_at else None,
             "sync_progress": self.sync_progress,
+            "store_error": self.store_error,
         }

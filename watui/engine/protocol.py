@@ -77,3 +77,9 @@ class WhatsAppClient(Protocol):
     async def edit(self, chat_jid: str, message_id: str, text: str) -> None: ...
 
     async def react(self, chat_jid: str, message_id: str, sender: str, emoji: str) -> None: ...
+
+    def hold_incoming(self, held: bool) -> None:
+        """While ``held``, hand over no new events: the store cannot take them, so they must
+        not be acknowledged to the server as received. Events already handed over stay
+        handed over. Released, the backend delivers what it held back, in order. Returns at
+        once; the connection (and the engine's heartbeat) carries on meanwhile."""

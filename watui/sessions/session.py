@@ -3,6 +3,11 @@ that applies its events in order, plus its outbox sender.
 
 Every session runs on the app's loop. A slow or failing session never blocks another: each
 has its own queue and task, and a handler error is logged and skipped, never fatal.
+
+A store that cannot be written (disk full, read-only, locked past the busy timeout) is not
+a handler error: the events wait in the queue, in order, the engine is asked to hold back
+new ones (so they are not acknowledged as received), the status shows why, and the write
+is retried with capped backoff until it succeeds.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import dataclasses
 import enum
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import TypeVar
 
 from watui.domain import events as ev
 from watui.domain.errors import EngineError
@@ -24,6 +30,7 @@ from watui.engine.protocol import WhatsAppClient
 from watui.sessions.handlers import STORE_HANDLERS, store_incoming
 from watui.sessions.notices import LiveEvent, MessagesChanged, Notice, PairingUpdate, StatusChanged
 from watui.store import ChatStorageRepository, with_session_id
+from watui.store.faults import StoreUnwritable, unwritable_reason
 
 log = logging.getLogger("watui.sessions")
 
@@ -31,13 +38,26 @@ log = logging.getLogger("watui.sessions")
 # big enough to amortise the commit, small enough to keep the UI fed while a flood lasts.
 MAX_BATCH = 500
 # History-sync chunks already waiting are written together, up to this many messages per
-# transaction: each commit flushes a full-text segment and the dirty index pages, so 50-chat
-# chunks written one by one ran at about half the speed (bench/ingest.py). Big enough for
-# that, small enough that the write lock is never held long (~0.1 s) while other sessions
-# wait to store live messages.
-MAX_HISTORY_BATCH = 5_000
+# store_history call: each commit flushes a full-text segment and the dirty index pages, so
+# 50-chat chunks written one by one ran at about half the speed, and 5,000-message
+# transactions at 0.66x raw executemany, 20,000 at 0.79x (bench/ingest.py). The store keeps
+# other sessions' waits short: while another write waits it commits every
+# ChatStorageRepository.HISTORY_PIECE messages (~0.1 s) and lets it in.
+MAX_HISTORY_BATCH = 20_000
+# How many waiting history messages the consumer takes at once to cut into such calls.
+# Taking just one call's worth, the chunk that went over the limit was written alone: every
+# second call was small.
+HISTORY_LOOKAHEAD = 2 * MAX_HISTORY_BATCH
+# An unwritable store is tried again after this long, doubling up to the cap: writing resumes
+# within seconds of the condition clearing, without spinning on a disk that stays full.
+STORE_RETRY_FIRST = 0.25
+STORE_RETRY_MAX = 5.0
+# How long stop() waits for a cancelled consumer to unwind (a rollback queued behind a write
+# that waits out the busy timeout) before it gives up on it.
+CANCEL_GRACE = 1.0
 
 _STOP = object()
+T = TypeVar("T")
 
 
 class Session:
@@ -60,6 +80,10 @@ class Session:
         self._outbox_task: asyncio.Task[None] | None = None
         self._outbox_again = False
         self.handler_errors = 0
+        self._batch: list[object] = []  # the consumer's current batch ...
+        self._applied = 0  # ... and how many of its items are applied
+        self._store_reason = ""  # why the store cannot be written, while it cannot
+        self._store_failed = asyncio.Event()  # set while it cannot (drain stops waiting)
         client.set_event_sink(self.queue.put_nowait)
 
     @property
@@ -85,7 +109,8 @@ class Session:
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop the client, then apply every event it already delivered: nothing the engine
-        handed over is dropped on the way out."""
+        handed over is dropped on the way out -- unless the store cannot take them within
+        ``timeout``; then they are counted in the log and the stop goes on."""
         try:
             await asyncio.wait_for(self.client.disconnect(), timeout)
         except (TimeoutError, EngineError) as error:
@@ -97,13 +122,55 @@ class Session:
             try:
                 await asyncio.wait_for(asyncio.shield(self._consumer), timeout)
             except TimeoutError:
-                self._consumer.cancel()
+                await self._abandon_consumer()
             self._consumer = None
-        self._set_status(state=ConnectionState.STOPPED, is_connected=False)
+        if self._store_reason:
+            self._hold(False)  # a later start begins with an open intake
+            self._store_reason = ""
+            self._store_failed.clear()
+        self._set_status(state=ConnectionState.STOPPED, is_connected=False, store_error="")
+
+    async def _abandon_consumer(self) -> None:
+        """The consumer did not finish in time (a store that stays unwritable): cancel it and
+        log how many events were not stored (never their contents)."""
+        consumer = self._consumer
+        assert consumer is not None
+        consumer.cancel()
+        await asyncio.wait({consumer}, timeout=CANCEL_GRACE)
+        taken = len(self._batch)
+        unstored = sum(1 for item in self._batch[self._applied :] if item is not _STOP)
+        self._batch, self._applied = [], 0
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            taken += 1
+            unstored += item is not _STOP
+        for _ in range(taken):  # drain() callers must not wait for them forever
+            self.queue.task_done()
+        if unstored:
+            log.error(
+                "session %s: stopped with %d event(s) not stored: %s",
+                self.session_id, unstored, self._store_reason or "the store did not answer in time",
+            )
 
     async def drain(self) -> None:
-        """Wait until every event queued so far has been applied (tests, shutdown, CLI)."""
-        await self.queue.join()
+        """Wait until every event queued so far has been applied (tests, shutdown, CLI).
+        While the store cannot be written this raises StoreUnwritable instead of waiting for
+        it forever; the events stay queued."""
+        joined = asyncio.ensure_future(self.queue.join())
+        try:
+            while not joined.done():
+                if self._store_reason:
+                    raise StoreUnwritable(self.repo.path, self._store_reason)
+                failed = asyncio.ensure_future(self._store_failed.wait())
+                try:
+                    await asyncio.wait({joined, failed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    failed.cancel()
+        finally:
+            joined.cancel()
 
     # --- the consumer ------------------------------------------------------------------
     async def _consume(self) -> None:
@@ -118,7 +185,7 @@ class Session:
             history = _history_size(item)
             while (
                 (isinstance(batch[-1], ev.MessageReceived) and len(batch) < MAX_BATCH)
-                or (isinstance(batch[-1], ev.HistorySyncBatch) and history < MAX_HISTORY_BATCH)
+                or (isinstance(batch[-1], ev.HistorySyncBatch) and history < HISTORY_LOOKAHEAD)
             ):
                 try:
                     nxt = self.queue.get_nowait()
@@ -126,8 +193,11 @@ class Session:
                     break
                 batch.append(nxt)
                 history += _history_size(nxt)
+            self._batch, self._applied = batch, 0
             for run in _runs(batch):
                 await self._apply(run)
+                self._applied += len(run)
+            self._batch = []
             for _ in batch:
                 self.queue.task_done()
             if batch[-1] is _STOP:
@@ -138,13 +208,7 @@ class Session:
         if first is _STOP:
             return
         try:
-            try:
-                notices = await self._store(run)
-            except UnicodeEncodeError:
-                # a lone surrogate (from a garbled engine event) cannot be stored as UTF-8:
-                # store the text with U+FFFD in its place rather than lose the event
-                run = [scrub_surrogates(item) for item in run]
-                notices = await self._store(run)
+            notices = await self._until_stored(lambda: self._store_scrubbed(run))
         except Exception:  # a bad event must not stop the session
             if len(run) > 1:
                 # one poisoned message must not take the rest of its burst with it
@@ -156,6 +220,62 @@ class Session:
             return
         for notice in notices:
             self._publish(notice)
+
+    async def _store_scrubbed(self, run: list[object]) -> list[Notice]:
+        try:
+            return await self._store(run)
+        except UnicodeEncodeError:
+            # a lone surrogate (from a garbled engine event) cannot be stored as UTF-8:
+            # store the text with U+FFFD in its place rather than lose the event
+            return await self._store([scrub_surrogates(item) for item in run])
+
+    async def _until_stored(self, write: Callable[[], Awaitable[T]]) -> T:
+        """``write()``, again and again while the store cannot be written (capped backoff);
+        an error about the data itself is raised at once."""
+        delay = STORE_RETRY_FIRST
+        while True:
+            try:
+                result = await write()
+            except Exception as error:
+                reason = unwritable_reason(error)
+                if reason is None:
+                    raise
+                self._store_failing(reason)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, STORE_RETRY_MAX)
+                continue
+            self._store_recovered()
+            return result
+
+    # --- an unwritable store -----------------------------------------------------------
+    def _store_failing(self, reason: str) -> None:
+        if not self._store_reason:
+            log.warning(
+                "session %s: the store cannot be written (%s); events wait in memory, retrying",
+                self.session_id, reason,
+            )
+            self._hold(True)
+        self._store_reason = reason
+        self._store_failed.set()
+        self._set_status(store_error=f"{reason}, retrying")
+
+    def _store_recovered(self) -> None:
+        if not self._store_reason:
+            return
+        log.info("session %s: the store is writable again", self.session_id)
+        self._store_reason = ""
+        self._store_failed.clear()
+        self._set_status(store_error="")
+        self._hold(False)
+
+    def _hold(self, held: bool) -> None:
+        """Ask the engine to stop (or resume) handing over incoming events, so that what the
+        store cannot take is not acknowledged to the server as received."""
+        try:
+            self.client.hold_incoming(held)
+        except Exception:  # the retry goes on either way
+            log.exception("session %s: the engine could not %s its intake",
+                          self.session_id, "hold" if held else "release")
 
     async def _store(self, run: list[object]) -> list[Notice]:
         with with_session_id(self.session_id):
@@ -285,10 +405,15 @@ class Session:
         except EngineError as error:
             if not self.client.state().is_connected:
                 return False  # stays pending; sent again on the next Connected
-            await self.repo.mark_send_failed(message.chat_jid, message.id, str(error))
+            reason = str(error)
+            await self._until_stored(lambda: self.repo.mark_send_failed(message.chat_jid, message.id, reason))
         else:
-            await self.repo.mark_sent(
-                message.chat_jid, message.id, result.timestamp, server_id=result.message_id
+            # the server has it now: a row left pending would be sent a second time, so the
+            # outcome waits for the store like an incoming event does
+            await self._until_stored(
+                lambda: self.repo.mark_sent(
+                    message.chat_jid, message.id, result.timestamp, server_id=result.message_id
+                )
             )
         ids = tuple(dict.fromkeys((message.id, result.message_id if result else message.id)))
         self._publish(MessagesChanged(self.session_id, message.chat_jid, ids))

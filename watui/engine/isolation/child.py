@@ -192,6 +192,9 @@ class ChildHost:
                 self._respond(ident)
             elif name == "state":
                 self._respond(ident, result=self._state() or ClientState())
+            elif name == "hold_incoming":
+                # at once and in order: a connect sent right after must find the intake held
+                self._hold(ident, args["held"])
             elif name == "shutdown":
                 await self._stop_client()
                 self._respond(ident)
@@ -202,6 +205,15 @@ class ChildHost:
                 task.add_done_callback(self._tasks.discard)
         await self._stop_client()
         return code
+
+    def _hold(self, ident: int, held: bool) -> None:
+        try:
+            self.client.hold_incoming(held)
+        except Exception as error:
+            log.exception("hold_incoming(%s) failed", held)
+            self._respond(ident, error=f"{type(error).__name__}: {error}")
+        else:
+            self._respond(ident)
 
     async def _run(self, ident: int, name: str, args: dict[str, Any]) -> None:
         try:

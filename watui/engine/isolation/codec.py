@@ -520,6 +520,7 @@ COMMANDS: dict[str, Command] = {
         Command("revoke", {"chat_jid": str, "message_id": str}, None),
         Command("edit", {"chat_jid": str, "message_id": str, "text": str}, None),
         Command("react", {"chat_jid": str, "message_id": str, "sender": str, "emoji": str}, None),
+        Command("hold_incoming", {"held": bool}, None),
         Command("state", {}, ClientState),
         Command("ping", {}, None),
         Command("shutdown", {}, None),

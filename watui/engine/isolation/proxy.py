@@ -148,6 +148,7 @@ class ProcessClient:
         self._backlog: deque[Event] = deque()
         self._state = ClientState()
         self._want_connected = False
+        self._held = False  # hold_incoming: every child, a restarted one too, is told
         self._ids = itertools.count(1)
         self._lifecycle = asyncio.Lock()
         self._supervisor: asyncio.Task[None] | None = None
@@ -253,6 +254,33 @@ class ProcessClient:
     async def react(self, chat_jid: str, message_id: str, sender: str, emoji: str) -> None:
         await self._call("react", {"chat_jid": chat_jid, "message_id": message_id, "sender": sender, "emoji": emoji})
 
+    def hold_incoming(self, held: bool) -> None:
+        """Tell the child to hold back (or release) new events. Only its event intake
+        stops: it keeps answering commands and pings, so a held child is not taken for a
+        hung one. A child started later (a restart) is told before it connects."""
+        if held == self._held:
+            return
+        self._held = held
+        child = self._child
+        if child is not None and not child.broken.done():
+            self._send_hold(child)
+
+    def _send_hold(self, child: _Child) -> None:
+        # the frame is written now, before any command the caller sends next; only the
+        # answer is awaited in a task (hold_incoming returns at once)
+        try:
+            ident, future = self._send_command(child, "hold_incoming", {"held": self._held})
+        except EngineError as error:  # the pipe is gone: the next child is told instead
+            log.warning("session %s: cannot tell the engine to hold: %s", self.session_id, error)
+            return
+        task = asyncio.ensure_future(self._answer(child, ident, "hold_incoming", future, self.call_timeout))
+        task.add_done_callback(self._hold_sent)
+        child.tasks.append(task)
+
+    def _hold_sent(self, task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("session %s: the engine did not take hold_incoming: %s", self.session_id, task.exception())
+
     async def ping(self, timeout: float | None = None) -> None:
         """One round trip to the child (what the heartbeat does)."""
         await self._call("ping", {}, timeout or self.heartbeat_timeout)
@@ -279,15 +307,28 @@ class ProcessClient:
     async def _call_on(self, child: _Child, name: str, args: dict[str, Any], timeout: float) -> Any:
         if child.broken.done():
             raise EngineError(child.broken.result())
+        ident, future = self._send_command(child, name, args)
+        return await self._answer(child, ident, name, future, timeout)
+
+    def _send_command(self, child: _Child, name: str, args: dict[str, Any]) -> tuple[int, asyncio.Future[Any]]:
+        """Write one command frame now; its answer will resolve the returned future."""
         ident = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         child.pending[ident] = (name, future)
         try:
             child.writer.send(command_frame(ident, name, args))
-            try:
-                return await asyncio.wait_for(future, timeout)
-            except TimeoutError:
-                raise _NoAnswer(f"engine did not answer {name} within {timeout:g} s") from None
+        except BaseException:
+            child.pending.pop(ident, None)
+            raise
+        return ident, future
+
+    async def _answer(
+        self, child: _Child, ident: int, name: str, future: asyncio.Future[Any], timeout: float
+    ) -> Any:
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise _NoAnswer(f"engine did not answer {name} within {timeout:g} s") from None
         finally:
             child.pending.pop(ident, None)
 
@@ -385,6 +426,8 @@ class ProcessClient:
                 child.fail(f"engine did not start within {self.start_timeout:g} s")
                 return child.broken.result()
             self._child = child
+            if self._held:  # before connect: the new engine must not hand over what we cannot store
+                self._send_hold(child)
             child.tasks.append(asyncio.create_task(self._heartbeat(child)))
             if self._want_connected:
                 child.tasks.append(asyncio.create_task(self._connect_new(child)))

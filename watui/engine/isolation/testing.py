@@ -86,6 +86,7 @@ class EchoClient:
         self.paired = True
         self.sent: list[str] = []
         self._sink: EventSink | None = None
+        self._held: list[Event] | None = None  # events held back while hold_incoming(True)
         if self.noise:
             self._make_noise("built")
 
@@ -120,8 +121,21 @@ class EchoClient:
         self._sink = sink
 
     def _emit(self, event: Event) -> None:
-        if self._sink is not None:
+        if self._held is not None:
+            self._held.append(event)
+        elif self._sink is not None:
             self._sink(event)
+
+    def hold_incoming(self, held: bool) -> None:
+        """Held, events wait here (an engine that does not acknowledge them); released,
+        they go out in order."""
+        if held:
+            if self._held is None:
+                self._held = []
+            return
+        waiting, self._held = self._held or [], None
+        for event in waiting:
+            self._emit(event)
 
     def state(self) -> ClientState:
         return ClientState(

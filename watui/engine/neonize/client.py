@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,6 +77,8 @@ class NeonizeClient:
         self._state = ClientState()
         self._device_jid = ""
         self._forgetting: asyncio.Future | None = None  # clean-up after a phone-side logout
+        self._held = False  # hold_incoming, kept across reconnects
+        self._intake: threading.Event | None = None  # the current Go client's gate (set = open)
 
     # --- protocol: events and state ----------------------------------------------------
     def set_event_sink(self, sink: EventSink) -> None:
@@ -92,6 +95,17 @@ class NeonizeClient:
 
     def state(self) -> ClientState:
         return self._state
+
+    def hold_incoming(self, held: bool) -> None:
+        """Close (or open) the gate in front of neonize's event callback; see _gate_intake
+        for what that holds back and what it cannot."""
+        self._held = held
+        intake = self._intake
+        if intake is not None:
+            if held:
+                intake.clear()
+            else:
+                intake.set()
 
     def _set_state(self, **changes: object) -> None:
         values = {
@@ -141,6 +155,7 @@ class NeonizeClient:
         for event_type in EVENT_TYPES:
             client.event(event_type)(self._on_event)
         client.event.qr(self._on_qr)
+        self._intake = _gate_intake(client, held=self._held)
 
     async def disconnect(self) -> None:
         self._wanted = False
@@ -151,6 +166,7 @@ class NeonizeClient:
     async def _stop_client(self) -> None:
         client, task = self._client, self._task
         self._client = None
+        intake, self._intake = self._intake, None
         if client is None:
             return
         async with self._gate.exclusive():
@@ -158,6 +174,11 @@ class NeonizeClient:
                 await asyncio.wait_for(client.stop(), STOP_TIMEOUT)
             except Exception as error:  # stop may wait on a dial; the child is killed if so
                 log.warning("session %s: stop did not finish: %s", self.session_id, error)
+            finally:
+                if intake is not None:
+                    # after stop: a callback thread waiting at the gate must end with its
+                    # client (what it carries was acknowledged already; it goes to the sink)
+                    intake.set()
         if task is not None and not task.done():
             try:  # never cancel it (neonize-notes §1): wait a little for it to end
                 await asyncio.wait_for(asyncio.shield(task), 2.0)
@@ -373,6 +394,32 @@ def _text_message(text: str, quoted: QuotedMessage | None) -> Message:
             ),
         )
     )
+
+
+def _gate_intake(client: NewAClient, *, held: bool) -> threading.Event:
+    """A gate in front of ``client.event.execute``, the ctypes callback neonize's Go side
+    calls for every event, one at a time, on its event-loop thread (CallbackFunction in
+    goneonize/main.go); returns it open unless ``held``. Must run before connect(), which
+    builds the callback from ``event.execute``.
+
+    While the gate is closed that thread waits (the app's loop does not: execute only
+    schedules the handler with run_coroutine_threadsafe). What that holds back, from the
+    sources: whatsmeow sends a message's delivery receipt only after its event handlers
+    return (message.go, decryptMessages), but neonize's handler just puts the event into a
+    Go channel of 100 and returns. So up to ~100 events (plus the one at the gate) are
+    still acknowledged and wait in this process's memory; only once that channel is full
+    does whatsmeow's handler block, and what comes after it gets no receipt."""
+    gate = threading.Event()
+    if not held:
+        gate.set()
+    execute = client.event.execute
+
+    def gated_execute(uuid: int, binary: int, size: int, code: int) -> None:
+        gate.wait()
+        execute(uuid, binary, size, code)
+
+    client.event.execute = gated_execute
+    return gate
 
 
 def _jid(text: str):

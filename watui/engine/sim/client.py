@@ -60,6 +60,7 @@ class SimClient:
         self._qr_index = 0
         self._qr_keys = ("", "", "")
         self._pair_code: tuple[str, str] | None = None  # (phone, code)
+        self._held = False  # hold_incoming: the network keeps what is addressed to us
 
     def __repr__(self) -> str:
         return f"SimClient({self.session_id!r}, online={self._online}, device={self.device_jid!r})"
@@ -180,6 +181,15 @@ class SimClient:
     async def react(self, chat_jid: str, message_id: str, sender: str, emoji: str) -> None:
         device = self._require()
         self._network._react(device.phone, device.jid, chat_jid, message_id, emoji)
+
+    def hold_incoming(self, held: bool) -> None:
+        """Held, the network delivers nothing to this device (no DELIVERED receipt goes back
+        either), as it does for an offline one; released, it hands over what waited, in order."""
+        if held == self._held:
+            return
+        self._held = held
+        if not held:
+            self._network._flush_client(self)
 
     # --- connection machinery -------------------------------------------------------------------
     def _require(self) -> StoredDevice:

@@ -10,9 +10,10 @@ switch keys use. State glyphs:
     ▣  needs pairing (showing QR codes)
     ⊘  logged out (the phone unlinked this device)
     ★  the default session
+    !  the store cannot be written: new messages wait (the status panel says why)
 
 Compact mode (``compact = True``, or narrower than ``COMPACT_WIDTH``) shows only the number,
-the glyph and the unread badge.
+the glyph, the store mark and the unread badge.
 
 The parent sets the data with ``set_sessions(statuses, unread)`` and the open session with
 ``selected``; up/down move the cursor (binding ids ``sidebar.up`` / ``sidebar.down``), enter
@@ -46,6 +47,7 @@ GLYPHS: dict[ConnectionState, tuple[str, str]] = {
     ConnectionState.LOGGED_OUT: ("⊘", "$error"),
 }
 DEFAULT_MARK = "★"
+STORE_MARK = "!"
 
 
 def state_glyph(state: ConnectionState) -> str:
@@ -167,13 +169,18 @@ class SessionSidebar(Widget, can_focus=True):
         count = badge(self.unread.get(status.session_id, 0))
         number = row_number(index)
         badge_style = self._component_style("sidebar--badge")
+        store_mark = STORE_MARK if status.store_error else ""
         if compact:
             compact_parts: list[tuple[str, VisualStyle | str] | str] = [number, (glyph, glyph_style)]
+            if store_mark:
+                compact_parts.append((store_mark, "$error"))
             if count:
                 compact_parts += [" ", (count, badge_style)]
             return Content.assemble(*compact_parts).truncate(max(1, width))
         label = printable(status.label or status.session_id, single_line=True)
-        right = " ".join(item for item in (DEFAULT_MARK if status.is_default else "", count) if item)
+        right = " ".join(
+            item for item in (store_mark, DEFAULT_MARK if status.is_default else "", count) if item
+        )
         head = f"{number} "
         fixed = len(head) + 2 + (len(right) + 1 if right else 0)  # glyph and space, right part
         room = max(1, width - fixed)
@@ -183,6 +190,8 @@ class SessionSidebar(Widget, can_focus=True):
         ]
         if right:
             parts.append(" " * max(1, width - fixed - label_content.cell_length + 1))
+            if store_mark:
+                parts += [(store_mark, "$error")] + ([" "] if status.is_default or count else [])
             if status.is_default:
                 parts += [(DEFAULT_MARK, "$accent")] + ([" "] if count else [])
             if count:
@@ -235,4 +244,4 @@ class SessionSidebar(Widget, can_focus=True):
             self.post_message(self.Selected(self.statuses[row].session_id))
 
 
-__all__ = ["GLYPHS", "SessionSidebar", "badge", "state_glyph"]
+__all__ = ["GLYPHS", "STORE_MARK", "SessionSidebar", "badge", "state_glyph"]

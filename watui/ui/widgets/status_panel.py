@@ -1,5 +1,6 @@
 """A live view of one session's status: connection (with the retry countdown when offline),
-login, device JID, push name and whether it is the default.
+login, device JID, push name and whether it is the default -- and, while the store cannot
+be written, why (a "Store" line: incoming messages wait until it clears).
 
 The parent sets ``status`` (``set_status``); the panel redraws itself every second while a
 retry countdown is showing. ``compact`` gives the one-line form (wrapping to two on narrow panels).
@@ -107,13 +108,16 @@ class StatusPanel(Widget):
         status = self.status
         if status is None:
             return []
-        return [
+        pairs = [
             ("Connected", connection_text(status, self.now())),
             ("Logged in", _yes_no(status.is_logged_in)),
             ("Device", printable(status.device_id, single_line=True) or "none"),
             ("Push name", printable(status.push_name, single_line=True) or "—"),
             ("Default", _yes_no(status.is_default)),
         ]
+        if status.store_error:
+            pairs.append(("Store", printable(status.store_error, single_line=True)))
+        return pairs
 
     def compact_text(self) -> str:
         """The one-line form: '<label> · <connection> · logged in · default'."""
@@ -126,6 +130,8 @@ class StatusPanel(Widget):
         parts.append("logged in" if status.is_logged_in else "not logged in")
         if status.is_default:
             parts.append("default")
+        if status.store_error:
+            parts.append("store: " + printable(status.store_error, single_line=True))
         return " · ".join(parts)
 
     def text(self) -> str:
@@ -145,6 +151,8 @@ class StatusPanel(Widget):
             style = ""
             if label == "Connected":
                 style = "$success" if value == "yes" else "$warning"
+            elif label == "Store":
+                style = "$error"
             lines.append(Content.assemble((f"{label + ':':<{width}} ", "$text-muted"), (value, style)))
         return Content("\n").join(lines)
 
