@@ -103,6 +103,11 @@ class _QuietClient:
     def state(self) -> ClientState:
         return ClientState(is_connected=True, is_logged_in=True)
 
+    def hold_incoming(self, held: bool) -> None:
+        # The whole sync is handed over up front, as a fast engine would: the consumer's
+        # write rate is measured, not the flow control's pacing.
+        return None
+
     async def connect(self) -> None:
         return None
 

@@ -5,7 +5,8 @@
     .venv/bin/python bench/run.py --only ingest,queries
 
 Each part also runs alone (bench/ingest.py, queries.py, ui.py, startup.py, memory.py,
-ui_widgets.py). The generated store is cached under bench/out/ (gitignored); results go to
+ui_widgets.py, load.py -- ten 100,000-message history syncs under live traffic, scaled by
+--scale). The generated store is cached under bench/out/ (gitignored); results go to
 bench/out/results.json and, as a Markdown table, bench/out/results.md.
 """
 
@@ -20,7 +21,7 @@ if __package__ in (None, ""):
 
 from bench.common import OUT, Row, common_args, machine, markdown_table, print_table, save
 
-PARTS = ("ingest", "queries", "ui", "startup", "memory", "widgets")
+PARTS = ("ingest", "queries", "ui", "startup", "memory", "widgets", "load")
 
 
 def main() -> None:
@@ -65,6 +66,10 @@ def main() -> None:
             from bench import ui_widgets
 
             rows += ui_widgets.run()
+        elif part == "load":
+            from bench import load
+
+            rows += load.run(args.scale)
     info = machine()
     title = (f"watui benchmarks -- {meta['messages']:,} messages, {meta['chats']:,} chats, 10 sessions; "
              f"{info['cpu']} x{info['cores']}, {info['date']}; {time.perf_counter() - started:.0f} s")

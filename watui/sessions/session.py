@@ -55,6 +55,14 @@ STORE_RETRY_MAX = 5.0
 # How long stop() waits for a cancelled consumer to unwind (a rollback queued behind a write
 # that waits out the busy timeout) before it gives up on it.
 CANCEL_GRACE = 1.0
+# Flow control: while more messages than this wait in a session's queue (a history sync
+# arriving faster than the store writes it) the engine is asked to hold its intake, until
+# fewer than BACKLOG_RELEASE wait. At ~0.6 KB a queued message this bounds a session's queue
+# to a few MB; unbounded, ten syncs queued 230,000 messages (bench/load.py). Above one
+# store_history call's worth of messages would be better for the write rate (0.66x raw
+# executemany at 5,000, 0.79x at 20,000), below it keeps ten sessions' memory bounded.
+BACKLOG_HOLD = 10_000
+BACKLOG_RELEASE = 4_000
 
 _STOP = object()
 T = TypeVar("T")
@@ -84,7 +92,9 @@ class Session:
         self._applied = 0  # ... and how many of its items are applied
         self._store_reason = ""  # why the store cannot be written, while it cannot
         self._store_failed = asyncio.Event()  # set while it cannot (drain stops waiting)
-        client.set_event_sink(self.queue.put_nowait)
+        self._backlog = 0  # messages waiting in the queue (history and live)
+        self._holds: set[str] = set()  # why the engine's intake is held: "store", "backlog"
+        client.set_event_sink(self.deliver)
 
     @property
     def label(self) -> str:
@@ -124,10 +134,12 @@ class Session:
             except TimeoutError:
                 await self._abandon_consumer()
             self._consumer = None
-        if self._store_reason:
+        if self._holds:
+            self._holds.clear()
             self._hold(False)  # a later start begins with an open intake
-            self._store_reason = ""
-            self._store_failed.clear()
+        self._store_reason = ""
+        self._store_failed.clear()
+        self._backlog = 0
         self._set_status(state=ConnectionState.STOPPED, is_connected=False, store_error="")
 
     async def _abandon_consumer(self) -> None:
@@ -198,8 +210,11 @@ class Session:
                 await self._apply(run)
                 self._applied += len(run)
             self._batch = []
-            for _ in batch:
+            for done in batch:
                 self.queue.task_done()
+                self._backlog = max(0, self._backlog - _backlog_size(done))
+            if self._backlog < BACKLOG_RELEASE:
+                self._set_hold("backlog", False)
             if batch[-1] is _STOP:
                 return
 
@@ -254,7 +269,7 @@ class Session:
                 "session %s: the store cannot be written (%s); events wait in memory, retrying",
                 self.session_id, reason,
             )
-            self._hold(True)
+        self._set_hold("store", True)
         self._store_reason = reason
         self._store_failed.set()
         self._set_status(store_error=f"{reason}, retrying")
@@ -266,7 +281,24 @@ class Session:
         self._store_reason = ""
         self._store_failed.clear()
         self._set_status(store_error="")
-        self._hold(False)
+        self._set_hold("store", False)
+
+    def deliver(self, event: object) -> None:
+        """The engine's event sink (wrap this one to watch what a session is handed)."""
+        self.queue.put_nowait(event)
+        self._backlog += _backlog_size(event)
+        if self._backlog > BACKLOG_HOLD:
+            self._set_hold("backlog", True)
+
+    def _set_hold(self, reason: str, on: bool) -> None:
+        """Hold the engine's intake while any reason holds it; the engine hears only changes."""
+        held = bool(self._holds)
+        if on:
+            self._holds.add(reason)
+        else:
+            self._holds.discard(reason)
+        if bool(self._holds) != held:
+            self._hold(not held)
 
     def _hold(self, held: bool) -> None:
         """Ask the engine to stop (or resume) handing over incoming events, so that what the
@@ -470,6 +502,11 @@ def _runs(batch: list[object]) -> list[list[object]]:
             history_jids, history_size = jids, _history_size(item)
         runs.append([item])
     return runs
+
+
+def _backlog_size(item: object) -> int:
+    """What an event weighs in the backlog: its messages for a history chunk, else 1."""
+    return _history_size(item) or (item is not _STOP)
 
 
 def _history_size(item: object) -> int:

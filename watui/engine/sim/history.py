@@ -1,14 +1,18 @@
 """Deterministic history for a freshly paired sim account.
 
-Everything comes from one RNG seeded with the network seed and the account's phone, so the
-same seed gives identical HistorySyncBatch events (pass ``HistorySpec.end`` to pin the
-timestamps as well; by default the newest message is "now").
+Everything comes from RNGs seeded with the network seed and the account's phone (one for the
+chat plan, one per chat for its messages), so the same seed gives identical HistorySyncBatch
+events (pass ``HistorySpec.end`` to pin the timestamps as well; by default the newest
+message is "now"). The chunks are made one at a time as they are asked for
+(:func:`iter_history`): a 100,000-message sync never sits in memory whole.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from watui.domain.events import HistorySyncBatch
@@ -37,6 +41,11 @@ class HistorySpec:
     span_days: float = 120.0  # how far back the chats' last activity reaches
     end: datetime | None = None  # newest possible message; None: the network clock at sync
     include_network: bool = True  # chats with the other network accounts and shared groups
+    messages: int | None = None  # exactly this many messages in all (sizes scaled); None: as drawn
+    # a chunk also closes at this many messages, and a bigger chat is split over several
+    # chunks (newest part first, each with the chat's record), as WhatsApp's blobs are
+    # bounded in bytes; 0: chunks are bounded by chunk_size chats only
+    chunk_messages: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +159,77 @@ def generate_history(
     peers: tuple[Peer, ...] = (),
     groups: tuple[PeerGroup, ...] = (),
 ) -> list[HistorySyncBatch]:
+    """The whole history sync as a list (see :func:`iter_history`)."""
+    return list(iter_history(spec, seed=seed, owner_phone=owner_phone, end=end, peers=peers, groups=groups))
+
+
+@dataclass(frozen=True, slots=True)
+class _ChatPlan:
+    jid: str
+    name: str
+    is_group: bool
+    members: tuple[Peer, ...]
+    last: datetime  # the newest message, to the millisecond
+    size: int
+    pinned: bool = False
+
+
+def iter_history(
+    spec: HistorySpec,
+    *,
+    seed: int,
+    owner_phone: str,
+    end: datetime,
+    peers: tuple[Peer, ...] = (),
+    groups: tuple[PeerGroup, ...] = (),
+) -> Iterator[HistorySyncBatch]:
     """The history sync for one account, as ordered HistorySyncBatch chunks (most recent
-    chats first). ``peers`` and ``groups`` are the network's own contacts of this account
-    (used when ``spec.include_network``); the rest is invented from the seed."""
-    rng = random.Random(f"watui-sim:{seed}:history:{owner_phone}")
+    chats first), each made when it is asked for. ``peers`` and ``groups`` are the network's
+    own contacts of this account (used when ``spec.include_network``); the rest is invented
+    from the seed."""
     end = spec.end or end
-    me = f"{owner_phone}@{USER_SERVER}"
+    plans = _plan_chats(spec, seed, owner_phone, end, peers, groups)
+    layout = _layout([plan.size for plan in plans], max(1, spec.chunk_size), max(0, spec.chunk_messages))
+    media_seq = itertools.count(1)
+    # a chat split over several chunks is made once and kept until its last (oldest) part
+    held: dict[int, tuple[Chat, list[Message], list[tuple[str, str]]]] = {}
+    for order, parts in enumerate(layout):
+        chats: list[Chat] = []
+        messages: list[Message] = []
+        names: set[tuple[str, str]] = set()
+        for index, start, stop in parts:
+            made = held.get(index)
+            if made is None:
+                made = _make_chat(plans[index], spec, seed, owner_phone, end, media_seq)
+                if start > 0:
+                    held[index] = made
+            elif start == 0:
+                del held[index]
+            chat, chat_messages, chat_names = made
+            chats.append(chat)
+            messages += chat_messages[start:stop]
+            names.update(chat_names)
+        yield HistorySyncBatch(
+            chats=tuple(chats),
+            messages=tuple(messages),
+            push_names=tuple(sorted(names)),
+            sync_type="initial",
+            chunk_order=order,
+            progress=round(100.0 * (order + 1) / len(layout), 1),
+            done=order == len(layout) - 1,
+        )
+
+
+def _plan_chats(
+    spec: HistorySpec,
+    seed: int,
+    owner_phone: str,
+    end: datetime,
+    peers: tuple[Peer, ...],
+    groups: tuple[PeerGroup, ...],
+) -> list[_ChatPlan]:
+    """Every chat of the history (who, how big, how recent), most recent first."""
+    rng = random.Random(f"watui-sim:{seed}:history:{owner_phone}")
     span = timedelta(days=spec.span_days)
     used_phones = {owner_phone} | {p.jid.split("@", 1)[0] for p in peers}
 
@@ -166,18 +240,17 @@ def generate_history(
                 used_phones.add(phone)
                 return Peer(f"{phone}@{USER_SERVER}", f"{rng.choice(_FIRST)} {rng.choice(_LAST)}")
 
-    # (jid, name, is_group, members, last_time, size)
-    plans: list[tuple[str, str, bool, tuple[Peer, ...], datetime, int]] = []
+    plans: list[_ChatPlan] = []
     if spec.include_network:
         for peer in peers:
             last = end - timedelta(seconds=rng.uniform(60, 8 * 3600))  # on top of the list
             size = max(2, int(rng.expovariate(1.0 / spec.messages_per_chat)))
-            plans.append((peer.jid, peer.name, False, (peer,), last, size))
+            plans.append(_ChatPlan(peer.jid, peer.name, False, (peer,), last, size))
         for group in groups:
             last = end - timedelta(seconds=rng.uniform(60, 6 * 3600))
             size = max(4, int(rng.expovariate(1.0 / max(spec.messages_per_chat, 1)) * 2))
             members = group.members or (new_person(),)
-            plans.append((group.jid, group.subject, True, members, last, size))
+            plans.append(_ChatPlan(group.jid, group.subject, True, members, last, size))
     generated = max(0, spec.chats - len(plans))
     big = set(rng.sample(range(generated), min(spec.big_chats, generated))) if generated else set()
     for index in range(generated):
@@ -190,92 +263,146 @@ def generate_history(
             low, high = spec.group_senders
             members = tuple(new_person() for _ in range(rng.randint(low, max(low, high))))
             subject = rng.choice(_GROUP_WORDS[0]) + rng.choice(_GROUP_WORDS[1])
-            plans.append((_group_jid(rng), subject, True, members, last, size))
+            plans.append(_ChatPlan(_group_jid(rng), subject, True, members, last, size))
         else:
             person = new_person()
-            plans.append((person.jid, person.name, False, (person,), last, size))
+            plans.append(_ChatPlan(person.jid, person.name, False, (person,), last, size))
 
     pinned = set(rng.sample(range(len(plans)), min(spec.pinned, len(plans))))
-    entries: list[tuple[Chat, list[Message], set[tuple[str, str]]]] = []
-    media_seq = 0
-    for index, (jid, name, is_group, members, last, size) in enumerate(plans):
-        mean_gap = min(max(span.total_seconds() / (size * 6), 30.0), 86400.0)
-        times = [last]
-        for _ in range(size - 1):
-            times.append(times[-1] - timedelta(seconds=rng.expovariate(1.0 / mean_gap) + 1))
-        times.reverse()
-        unread = 0
-        if rng.random() < spec.unread_ratio:
-            unread = rng.randint(1, min(size, 6))
-        mine_p = 0.25 if is_group else 0.45
-        messages: list[Message] = []
-        names: set[tuple[str, str]] = set()
-        for position, when in enumerate(times):
-            when = when.replace(microsecond=(when.microsecond // 1000) * 1000)
-            from_me = position < size - unread and rng.random() < mine_p
-            author = None if from_me else rng.choice(members)
-            fields: dict[str, object] = {"content": rng.choice(_PHRASES)}
-            if rng.random() < spec.media_ratio:
-                media_seq += 1
-                fields = _media(rng, when, media_seq)
-            if from_me:
-                status = MessageStatus.READ if position < size - 2 else rng.choice(
-                    (MessageStatus.DELIVERED, MessageStatus.READ)
-                )
-            else:
-                status = MessageStatus.RECEIVED
-            message = Message(
-                id=_message_id(rng),
-                chat_jid=jid,
-                sender=me if author is None else author.jid,
-                timestamp=when,
-                is_from_me=from_me,
-                push_name="" if author is None else author.name,
-                status=status,
-                **fields,  # type: ignore[arg-type]
-            )
-            if messages and rng.random() < spec.reply_ratio:
-                target = rng.choice(messages)
-                message.quoted_message_id = target.id
-                message.quoted_sender = target.sender
-                message.quoted_preview = target.preview
-            if author is not None:
-                names.add((author.jid, author.name))
-            messages.append(message)
-        newest = messages[-1]
-        chat = Chat(
-            jid=jid,
-            name=name,
-            last_message_time=newest.timestamp,
-            is_group=is_group,
-            unread_count=unread,
-            archived=index not in pinned and rng.random() < spec.archived_ratio,
-            pinned=index in pinned,
-            muted_until=end + timedelta(days=365) if rng.random() < spec.muted_ratio else None,
-            created_at=messages[0].timestamp,
-            last_message_id=newest.id,
-            last_message_preview=newest.preview,
-            last_message_sender=newest.sender,
-            last_message_is_from_me=newest.is_from_me,
-        )
-        entries.append((chat, messages, names))
+    sizes = _fit_sizes([plan.size for plan in plans], spec.messages)
+    plans = [
+        replace(plan, last=_to_millis(plan.last), size=size, pinned=index in pinned)
+        for index, (plan, size) in enumerate(zip(plans, sizes, strict=True))
+    ]
+    plans.sort(key=lambda plan: (plan.last, plan.jid), reverse=True)
+    return plans
 
-    entries.sort(key=lambda entry: (entry[0].last_message_time, entry[0].jid), reverse=True)
-    chunk = max(1, spec.chunk_size)
-    total = max(1, -(-len(entries) // chunk))
-    batches: list[HistorySyncBatch] = []
-    for order in range(total):
-        part = entries[order * chunk : (order + 1) * chunk]
-        push_names = sorted({pair for _, _, names in part for pair in names})
-        batches.append(
-            HistorySyncBatch(
-                chats=tuple(chat for chat, _, _ in part),
-                messages=tuple(message for _, messages, _ in part for message in messages),
-                push_names=tuple(push_names),
-                sync_type="initial",
-                chunk_order=order,
-                progress=round(100.0 * (order + 1) / total, 1),
-                done=order == total - 1,
+
+def _fit_sizes(sizes: list[int], total: int | None) -> list[int]:
+    """``sizes`` scaled to add up to exactly ``total`` (None: as they are), every chat keeping
+    at least one message."""
+    if total is None or not sizes:
+        return sizes
+    if total < len(sizes):
+        raise ValueError(f"HistorySpec.messages={total} is below the number of chats ({len(sizes)})")
+    drawn = sum(sizes)
+    fitted = [max(1, size * total // drawn) for size in sizes]
+    # the rounding difference goes to (or comes from) the biggest chats
+    order = sorted(range(len(fitted)), key=lambda i: -fitted[i])
+    diff, turn = total - sum(fitted), 0
+    while diff:
+        i = order[turn % len(order)]
+        if diff > 0:
+            fitted[i] += 1
+            diff -= 1
+        elif fitted[i] > 1:
+            fitted[i] -= 1
+            diff += 1
+        turn += 1
+    return fitted
+
+
+def _layout(sizes: list[int], chats_per_chunk: int, messages_per_chunk: int) -> list[list[tuple[int, int, int]]]:
+    """The chunks as lists of (chat index, start, stop) slices of each chat's messages
+    (oldest first). A chunk holds at most ``chats_per_chunk`` slices and, when
+    ``messages_per_chunk`` is set, at most that many messages: a bigger chat is cut into
+    parts sent newest first, the oldest part sharing its chunk with the chats after it."""
+    chunks: list[list[tuple[int, int, int]]] = []
+    current: list[tuple[int, int, int]] = []
+    used = 0
+    for index, size in enumerate(sizes):
+        stop = size
+        while messages_per_chunk and stop > messages_per_chunk:  # the newest parts: a chunk each
+            if current:
+                chunks.append(current)
+                current, used = [], 0
+            chunks.append([(index, stop - messages_per_chunk, stop)])
+            stop -= messages_per_chunk
+        if messages_per_chunk and current and used + stop > messages_per_chunk:
+            chunks.append(current)
+            current, used = [], 0
+        current.append((index, 0, stop))
+        used += stop
+        if len(current) >= chats_per_chunk:
+            chunks.append(current)
+            current, used = [], 0
+    if current:
+        chunks.append(current)
+    return chunks or [[]]
+
+
+def _to_millis(when: datetime) -> datetime:
+    return when.replace(microsecond=(when.microsecond // 1000) * 1000)
+
+
+def _make_chat(
+    plan: _ChatPlan,
+    spec: HistorySpec,
+    seed: int,
+    owner_phone: str,
+    end: datetime,
+    media_seq: Iterator[int],
+) -> tuple[Chat, list[Message], list[tuple[str, str]]]:
+    """One chat's conversation record, its messages (oldest first) and its senders' names."""
+    rng = random.Random(f"watui-sim:{seed}:history:{owner_phone}:{plan.jid}")
+    me = f"{owner_phone}@{USER_SERVER}"
+    size = plan.size
+    mean_gap = min(max(timedelta(days=spec.span_days).total_seconds() / (size * 6), 30.0), 86400.0)
+    times = [plan.last]
+    for _ in range(size - 1):
+        times.append(times[-1] - timedelta(seconds=rng.expovariate(1.0 / mean_gap) + 1))
+    times.reverse()
+    unread = 0
+    if rng.random() < spec.unread_ratio:
+        unread = rng.randint(1, min(size, 6))
+    mine_p = 0.25 if plan.is_group else 0.45
+    messages: list[Message] = []
+    names: set[tuple[str, str]] = set()
+    for position, when in enumerate(times):
+        when = _to_millis(when)
+        from_me = position < size - unread and rng.random() < mine_p
+        author = None if from_me else rng.choice(plan.members)
+        fields: dict[str, object] = {"content": rng.choice(_PHRASES)}
+        if rng.random() < spec.media_ratio:
+            fields = _media(rng, when, next(media_seq))
+        if from_me:
+            status = MessageStatus.READ if position < size - 2 else rng.choice(
+                (MessageStatus.DELIVERED, MessageStatus.READ)
             )
+        else:
+            status = MessageStatus.RECEIVED
+        message = Message(
+            id=_message_id(rng),
+            chat_jid=plan.jid,
+            sender=me if author is None else author.jid,
+            timestamp=when,
+            is_from_me=from_me,
+            push_name="" if author is None else author.name,
+            status=status,
+            **fields,  # type: ignore[arg-type]
         )
-    return batches
+        if messages and rng.random() < spec.reply_ratio:
+            target = rng.choice(messages)
+            message.quoted_message_id = target.id
+            message.quoted_sender = target.sender
+            message.quoted_preview = target.preview
+        if author is not None:
+            names.add((author.jid, author.name))
+        messages.append(message)
+    newest = messages[-1]
+    chat = Chat(
+        jid=plan.jid,
+        name=plan.name,
+        last_message_time=newest.timestamp,
+        is_group=plan.is_group,
+        unread_count=unread,
+        archived=not plan.pinned and rng.random() < spec.archived_ratio,
+        pinned=plan.pinned,
+        muted_until=end + timedelta(days=365) if rng.random() < spec.muted_ratio else None,
+        created_at=messages[0].timestamp,
+        last_message_id=newest.id,
+        last_message_preview=newest.preview,
+        last_message_sender=newest.sender,
+        last_message_is_from_me=newest.is_from_me,
+    )
+    return chat, messages, sorted(names)

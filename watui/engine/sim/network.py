@@ -19,7 +19,7 @@ import base64
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -41,11 +41,13 @@ from watui.domain.models import Message, MessageStatus, QuotedMessage, from_mill
 from watui.engine.sim.client import SimClient
 from watui.engine.sim.errors import SimError
 from watui.engine.sim.device_store import StoredDevice, read_device, write_device
-from watui.engine.sim.history import HistorySpec, Peer, PeerGroup, generate_history
+from watui.engine.sim.history import HistorySpec, Peer, PeerGroup, iter_history
 
 log = logging.getLogger(__name__)
 
 PAIRING_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"  # whatsmeow's (no 0, I, O, U)
+LEDGER_WINDOW = 10_000  # with forget_delivered: a resend within this many sends is still recognised
+FORGET_EVERY = 64  # with forget_delivered: trim an inbox once it holds this many more entries
 
 AUTO_REPLIES = (
     "Got it, thanks!",
@@ -82,6 +84,8 @@ class _Device:
     backlog: list[_Envelope] = field(default_factory=list)
     client: SimClient | None = None
     history_pending: bool = False  # pre-paired: the history sync comes on first connect
+    history: Iterator[HistorySyncBatch] | None = None  # the chunks of a paced sync not sent yet
+    history_timer: asyncio.TimerHandle | None = None
 
     @property
     def online(self) -> bool:
@@ -100,6 +104,7 @@ class SimAccount:
     inbox: list[_Envelope] = field(default_factory=list, repr=False)
     devices: list[str] = field(default_factory=list, repr=False)
     next_device: int = field(default=1, repr=False)
+    forget_at: int = field(default=0, repr=False)  # inbox size that triggers the next trim
 
     @property
     def jid(self) -> str:
@@ -143,7 +148,14 @@ class SimNetwork:
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
+        history_rate: float = 0.0,
+        forget_delivered: bool = False,
     ) -> None:
+        """``history_rate``: a history sync arrives at this many messages/s per device, a
+        chunk at a time (0: every chunk at once). ``forget_delivered`` (long load runs): an
+        account keeps only what a device of it has not had yet -- an account without a
+        linked device stands for a phone that took everything -- and a sender's id ledger
+        remembers the last LEDGER_WINDOW sends, so the network's memory stays bounded."""
         if qr_count < 1:
             raise ValueError("qr_count must be at least 1")
         self.seed = seed
@@ -155,6 +167,8 @@ class SimNetwork:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.clock = clock
+        self.history_rate = history_rate
+        self.forget_delivered = forget_delivered
         self.accounts: dict[str, SimAccount] = {}
         self.groups: dict[str, SimGroup] = {}
         self._clients: dict[str, SimClient] = {}
@@ -464,16 +478,36 @@ class SimNetwork:
             return
         if device.history_pending:
             device.history_pending = False
-            for batch in self._history_for(self.accounts[device.phone]):
-                client._emit(batch)
+            device.history = self._history_for(self.accounts[device.phone])
+        if device.history is not None:
+            self._send_history(client, device)
         self._flush(device)
+
+    def _send_history(self, client: SimClient, device: _Device) -> None:
+        """The device's history sync: every chunk now, or one chunk and the next after
+        ``history_rate`` has paid for it. An offline device keeps the rest for its next
+        connect."""
+        if device.history_timer is not None:
+            device.history_timer.cancel()
+            self._timers.discard(device.history_timer)
+            device.history_timer = None
+        if device.history is None or device.client is not client or not client._logged_in or client._held:
+            return
+        for batch in device.history:
+            client._emit(batch)
+            if self.history_rate > 0:
+                delay = max(len(batch.messages), 1) / self.history_rate
+                device.history_timer = self._loop().call_later(delay, self._send_history, client, device)
+                self._timers.add(device.history_timer)
+                return
+        device.history = None
 
     def _flush(self, device: _Device) -> None:
         """Hand a connected device everything it has not had yet, in order."""
         client = device.client
         account = self.accounts.get(device.phone)
-        if client is None or account is None or not client._logged_in:
-            return
+        if client is None or account is None or not client._logged_in or client._held:
+            return  # held: the store cannot take more, so nothing is delivered (or receipted)
         pending = device.backlog + account.inbox[device.cursor :]
         device.backlog = []
         device.cursor = len(account.inbox)
@@ -488,7 +522,7 @@ class SimNetwork:
         for (sender, chat), ids in receipts.items():
             self._receipt(sender, chat, ids, ReceiptKind.DELIVERED, account.phone)
 
-    def _history_for(self, account: SimAccount) -> list[HistorySyncBatch]:
+    def _history_for(self, account: SimAccount) -> Iterator[HistorySyncBatch]:
         peers = tuple(Peer(a.jid, a.push_name) for a in self.accounts.values() if a is not account)
         groups = tuple(
             PeerGroup(
@@ -500,7 +534,7 @@ class SimNetwork:
             if account.phone in g.members
         )
         end = self._now().replace(microsecond=0)
-        return generate_history(
+        return iter_history(
             account.history, seed=self.seed, owner_phone=account.phone, end=end, peers=peers, groups=groups
         )
 
@@ -562,6 +596,18 @@ class SimNetwork:
             device = self._devices.get(jid)
             if device is not None and device.online:
                 self._flush(device)
+        if self.forget_delivered and len(account.inbox) >= account.forget_at:
+            self._forget_delivered(account)
+
+    def _forget_delivered(self, account: SimAccount) -> None:
+        """Drop the inbox entries every linked device of the account has had (all of them
+        when none is linked: the phone has them)."""
+        devices = [self._devices[jid] for jid in account.devices if jid in self._devices]
+        upto = min((device.cursor for device in devices), default=len(account.inbox))
+        del account.inbox[:upto]
+        for device in devices:
+            device.cursor -= upto
+        account.forget_at = len(account.inbox) + FORGET_EVERY
 
     def _deliver_live(self, phone: str, event: Event) -> None:
         """Presence-like events: only devices online right now get them."""
@@ -625,6 +671,8 @@ class SimNetwork:
         chat, recipients, group = self._targets(from_phone, chat_jid)
         timestamp = self._now()
         self._ledger[key] = timestamp
+        if self.forget_delivered and len(self._ledger) > LEDGER_WINDOW:
+            del self._ledger[next(iter(self._ledger))]  # the oldest send
         account = self.accounts[from_phone]
         peer = self.accounts.get(recipients[0]) if recipients and group is None else None
 
