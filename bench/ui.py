@@ -277,8 +277,8 @@ async def measure_open_chat(
         target = chat_list.cursor_jid
 
         def shown(target=target) -> bool:
-            views = pane.views
-            return main.chat_jid == target and bool(views) and views[-1].message.chat_jid == target
+            messages = pane.messages
+            return main.chat_jid == target and bool(messages) and messages[-1].chat_jid == target
 
         took = await key_to_paint(pilot, probe, "enter", shown)
         if i == 0:

@@ -166,10 +166,11 @@ async def test_hostile_text_is_shown_as_text_everywhere(runtime: Runtime, size) 
         await wait_for(pilot, all_loaded, tries=600)
         await pilot.pause()
         shown = []
-        for view in pane.views:
-            shown.append("\n".join(check_widget(view)))
-            assert not corpus.unsafe(view.content.plain)
-        plain = "\n".join(view.content.plain for view in pane.views)
+        pane_width = pane.scrollable_content_region.width
+        for message in pane.messages:  # every message as drawn, not only those on screen
+            shown.append("\n".join(check_strips(pane.message_lines(message.id), pane_width, f"message {message.id}")))
+            assert not corpus.unsafe(pane.content_of(message.id).plain)
+        plain = "\n".join(pane.content_of(message.id).plain for message in pane.messages)
         for key, literal in corpus.LITERAL_MARKUP.items():
             assert literal in plain, f"{key}: {literal!r} not shown literally"
         assert "[message could not be displayed]" not in plain
@@ -186,8 +187,8 @@ async def test_hostile_text_is_shown_as_text_everywhere(runtime: Runtime, size) 
             screen.post_message(OpenChat("default", jid))
             await wait_for(pilot, lambda jid=jid: [m.chat_jid for m in pane.messages] == [jid], tries=400)
             await pilot.pause()
-            for view in pane.views:
-                check_widget(view)
+            for message in pane.messages:
+                check_strips(pane.message_lines(message.id), pane.scrollable_content_region.width, message.id)
             check_widget(screen.query_one("#chat-title", Label))
             check_screen(app)
 

@@ -329,20 +329,23 @@ async def test_open_chat_and_send_shows_pending_then_read(runtime: Runtime, monk
         await pilot.press(*"hello there", "enter")
 
         def mine():
-            return next((v for v in pane.views if v.message.id not in before and v.message.is_from_me), None)
+            return next((m for m in pane.messages if m.id not in before and m.is_from_me), None)
+
+        def drawn(message_id: str) -> str:
+            return pane.message_lines(message_id)[-1].text.rstrip()
 
         await wait_for(pilot, mine)
-        view = mine()
-        assert view.message.content == "hello there"
-        assert view.message.status == MessageStatus.PENDING
-        assert str(view.render()).endswith(status_glyph(MessageStatus.PENDING))
+        sent = mine()
+        assert sent.content == "hello there"
+        assert sent.status == MessageStatus.PENDING
+        assert drawn(sent.id).endswith("hello there " + status_glyph(MessageStatus.PENDING))
         assert screen.query_one(Composer).text == ""
 
         gate.set()
-        seen = [view.message.status]
+        seen = [sent.status]
 
         def read() -> bool:
-            current = pane.view_for(view.message.id).message.status
+            current = pane.message_by_id(sent.id).status
             if current != seen[-1]:
                 seen.append(current)
             return current == MessageStatus.READ
@@ -350,8 +353,8 @@ async def test_open_chat_and_send_shows_pending_then_read(runtime: Runtime, monk
         await wait_for(pilot, read, tries=300)
         order = [MessageStatus.PENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ]
         assert seen == sorted(seen, key=order.index)  # never backwards
-        assert str(pane.view_for(view.message.id).render()).endswith(status_glyph(MessageStatus.READ))
-        stored = await runtime.repo.get_message(ALICE_JID, view.message.id, session_id="default")
+        assert drawn(sent.id).endswith(status_glyph(MessageStatus.READ))
+        stored = await runtime.repo.get_message(ALICE_JID, sent.id, session_id="default")
         assert stored.status == MessageStatus.READ
 
         # Alice answers; the chat is open, so it shows up and stays read
@@ -362,6 +365,73 @@ async def test_open_chat_and_send_shows_pending_then_read(runtime: Runtime, monk
             return chat.unread_count == 0 and not chat.last_message_is_from_me
 
         await wait_for(pilot, chat_read)
+
+
+def record_frames(app: WatuiApp, what: Callable[[], object]) -> list:
+    """``what()`` at every frame the app paints from now on."""
+    frames: list = []
+    original = app._display
+
+    def display(screen, renderable) -> None:
+        original(screen, renderable)
+        if renderable is not None and not app._batch_count:
+            frames.append(what())
+
+    app._display = display
+    return frames
+
+
+async def test_an_opened_chat_comes_in_one_frame_with_the_focus_change(runtime: Runtime, monkeypatch) -> None:
+    """Enter on a chat whose page was not read ahead: the focus moves to the composer and the
+    page is read; no frame is painted in between (the messages came a frame late)."""
+    import watui.ui.screens.main as main_module
+
+    monkeypatch.setattr(main_module, "PREFETCH_DELAY", 30.0)  # nothing read ahead
+    monkeypatch.setattr(main_module, "OPEN_PAINT_HOLD", 30.0)  # however slow the store is here
+    async with running(runtime) as (app, pilot):
+        screen = main_screen(app)
+        pane = screen.query_one(MessagePane)
+        chats = chat_list(app)
+        assert chats.select_jid(ALICE_JID)
+        chats.focus()
+        await pilot.pause()
+        frames = record_frames(app, lambda: (screen.chat_jid, isinstance(app.focused, Composer),
+                                             [m.chat_jid for m in pane.messages[-1:]]))
+        await pilot.press("enter")  # (Pilot paints before the key too: those frames are skipped)
+        await wait_for(pilot, lambda: [frame for frame in frames if frame[0] == ALICE_JID])
+        opened = [frame[1:] for frame in frames if frame[0] == ALICE_JID]
+        assert opened[0] == (True, [ALICE_JID])
+
+
+async def test_a_slow_page_does_not_hold_the_screen_longer_than_the_limit(runtime: Runtime, monkeypatch) -> None:
+    import watui.ui.screens.main as main_module
+
+    monkeypatch.setattr(main_module, "PREFETCH_DELAY", 30.0)
+    gate = asyncio.Event()
+    real_get_messages = runtime.repo.get_messages
+
+    async def slow_get_messages(*args, **kwargs):
+        await gate.wait()  # the store answers only when the test says so
+        return await real_get_messages(*args, **kwargs)
+
+    async with running(runtime) as (app, pilot):
+        screen = main_screen(app)
+        pane = screen.query_one(MessagePane)
+        chats = chat_list(app)
+        assert chats.select_jid(ALICE_JID)
+        chats.focus()
+        await pilot.pause()
+        monkeypatch.setattr(runtime.repo, "get_messages", slow_get_messages)
+        frames = record_frames(app, lambda: (screen.chat_jid, isinstance(app.focused, Composer), len(pane.messages)))
+
+        def opened() -> list:
+            return [frame[1:] for frame in frames if frame[0] == ALICE_JID]
+
+        await pilot.press("enter")
+        await wait_for(pilot, opened, tries=400)  # painted although no page came
+        assert opened()[0] == (True, 0) and not app._batch_count
+        gate.set()
+        await wait_for(pilot, lambda: opened()[-1][1] > 0, tries=400)
 
 
 # --- 5. background session unread ----------------------------------------------------------------

@@ -20,7 +20,7 @@ from watui.ui.format import (
     status_glyph,
     truncate_cells,
 )
-from watui.ui.widgets import Composer, DaySeparator, MessagePane, NewMessagesIndicator, VirtualChatList
+from watui.ui.widgets import Composer, MessagePane, VirtualChatList
 
 # Local noon: day-relative labels stay on the right day in any timezone.
 NOW = datetime(2025, 3, 14, 12, 0).astimezone().astimezone(UTC)
@@ -259,11 +259,21 @@ async def test_chat_list_hostile_names_and_click():
 
 
 def pane_texts(pane: MessagePane) -> list[str]:
-    return [view.content.plain for view in pane.views]
+    return [pane.content_of(m.id).plain for m in pane.messages]
 
 
-def separators(pane: MessagePane) -> list[str]:
-    return [w.label for w in pane.query(DaySeparator)]
+def on_screen(pane: MessagePane) -> list[str]:
+    """The pane's visible lines as drawn (a line-API widget: render_line is the screen)."""
+    return [pane.render_line(y).text for y in range(pane.scrollable_content_region.height)]
+
+
+def assert_exact_width(pane: MessagePane) -> None:
+    width = pane.scrollable_content_region.width
+    for y in range(pane.scrollable_content_region.height):
+        assert pane.render_line(y).cell_length == width, y
+    for message in pane.messages:
+        for strip in pane.message_lines(message.id):
+            assert strip.cell_length == width, message.id
 
 
 async def test_pane_set_messages_separators_and_rendering():
@@ -282,10 +292,10 @@ async def test_pane_set_messages_separators_and_rendering():
         msg(8, at=NOW - timedelta(minutes=5), is_from_me=True, status=MessageStatus.PENDING),
     ]
     async with run(app) as pilot:
-        await pane.set_messages(messages, names, is_group=True)
+        pane.set_messages(messages, names, is_group=True)
         await pilot.pause()
         expected_old = day_label(NOW - timedelta(days=10), NOW)
-        assert separators(pane) == [expected_old, "Yesterday", "Today"]
+        assert pane.separators == [expected_old, "Yesterday", "Today"]
         texts = pane_texts(pane)
         assert texts[0].endswith("Alice: message 1")
         assert texts[1].endswith("[b]Bob\\x1b[31m: [bold]x[/] \\x1b[31mred")
@@ -296,8 +306,62 @@ async def test_pane_set_messages_separators_and_rendering():
         assert texts[5].endswith("message 6 (edited)")
         assert texts[6].endswith("message 7 ✗ timed out (R to retry)")
         assert texts[7].endswith("message 8 ◷")
-        assert pane.views[2].has_class("-own") and pane.views[6].has_class("-failed")
-        assert pane.at_bottom
+        # what is drawn: the separators centred, a bar left of each message, yours indented
+        screen = on_screen(pane)
+        assert screen[0].strip() == f"── {expected_old} ──" and screen[0].startswith(" ")
+        assert "── Today ──" in [line.strip() for line in screen]
+        assert screen[1].startswith("▊ ") and screen[1].rstrip().endswith("Alice: message 1")
+        mine = pane.message_lines("m00003")
+        assert mine[0].text.startswith(" " * 4 + "▊ ") and mine[0].text.rstrip().endswith("mine ✓✓")
+        quoted = [strip.text.rstrip() for strip in pane.message_lines("m00004")]
+        assert quoted[0] == "▊ │ [b]Bob\\x1b[31m: quoted [i]text" and quoted[1].endswith("caption")
+        # the bar's colour says whose message it is and whether it failed
+        def bar_colour(message_id: str):
+            return next(s for s in pane.message_lines(message_id)[0] if s.text.strip()).style.color
+
+        def part(name: str):
+            return pane.get_component_rich_style(name, partial=True).color
+
+        assert bar_colour("m00001") == part("message-pane--bar")
+        assert bar_colour("m00003") == part("message-pane--bar-own")
+        assert bar_colour("m00007") == part("message-pane--bar-failed") != part("message-pane--bar-own")
+        drawn = [line.rstrip() for line in screen if line.strip()]
+        assert pane.at_bottom and drawn[-1].endswith("message 8 ◷")  # a short chat starts at the top
+        assert_exact_width(pane)
+
+
+async def test_pane_group_senders_have_stable_colours_and_names_follow_renames():
+    pane = MessagePane(clock=clock)
+    app = Host(pane)
+    alice, bob = "15551110000@s.whatsapp.net", "15552220000@s.whatsapp.net"
+    async with run(app) as pilot:
+        pane.set_messages([msg(1, sender=alice), msg(2, sender=bob), msg(3, sender=alice)], {alice: "Alice"}, is_group=True)
+        await pilot.pause()
+
+        def sender_segment(message_id: str, name: str):
+            return next(s for s in pane.message_lines(message_id)[0] if s.text == f"{name}: ")
+
+        assert sender_segment("m00001", "Alice").style == sender_segment("m00003", "Alice").style
+        assert sender_segment("m00001", "Alice").style.bold
+        assert sender_segment("m00002", "+15552220000")  # no name known: the number
+        pane.set_names({alice: "Alice", bob: "Bob"})
+        await pilot.pause()
+        assert sender_segment("m00002", "Bob")
+        # a member's first message since the chat was opened, and one in an older page,
+        # come with their senders' names
+        carol, dave = "15553330000@s.whatsapp.net", "15554440000@s.whatsapp.net"
+        pane.upsert_messages([msg(4, sender=carol)], {carol: "Carol"})
+        pane.prepend_older([msg(0, sender=dave)], {dave: "Dave with a name long enough to take a second line " * 2})
+        await pilot.pause()
+        assert sender_segment("m00004", "Carol") and "Alice" in pane.message_lines("m00001")[0].text
+        assert pane.message_lines("m00000")[0].text.startswith("▊ 03:40 Dave with")
+        assert len(pane.message_lines("m00000")) >= 2
+        assert_exact_width(pane)
+        assert [line for line in on_screen(pane) if line.strip()][-1].rstrip().endswith("Carol: message 4")
+        # a 1:1 chat shows no sender names
+        pane.set_messages([msg(1, sender=alice)], {alice: "Alice"}, is_group=False)
+        await pilot.pause()
+        assert "Alice" not in pane.message_lines("m00001")[0].text
 
 
 async def test_pane_upsert_updates_in_place_and_appends():
@@ -305,81 +369,159 @@ async def test_pane_upsert_updates_in_place_and_appends():
     app = Host(pane)
     async with run(app) as pilot:
         own = msg(10, is_from_me=True, status=MessageStatus.PENDING)
-        await pane.set_messages([msg(i) for i in range(1, 10)] + [own], {}, is_group=False)
+        pane.set_messages([msg(i) for i in range(1, 10)] + [own], {}, is_group=False)
         await pilot.pause()
-        view = pane.view_for(own.id)
         for status, glyph in ((MessageStatus.SENT, "✓"), (MessageStatus.DELIVERED, "✓✓"), (MessageStatus.READ, "✓✓")):
-            await pane.upsert_messages([msg(10, is_from_me=True, status=status)])
-            assert pane.view_for(own.id) is view and view.content.plain.endswith(f"message 10 {glyph}")
-        await pane.upsert_messages([msg(3, content="changed", edited=True), msg(4, deleted=True)])
-        assert pane.view_for("m00003").content.plain.endswith("changed (edited)")
-        assert pane.view_for("m00004").content.plain.endswith("This message was deleted")
+            pane.upsert_messages([msg(10, is_from_me=True, status=status)])
+            await pilot.pause()
+            assert len(pane.messages) == 10 and pane.message_by_id(own.id).status == status
+            assert pane.message_lines(own.id)[-1].text.rstrip().endswith(f"message 10 {glyph}")
+            assert [line for line in on_screen(pane) if line.strip()][-1].rstrip().endswith(f"message 10 {glyph}")
+        pane.upsert_messages([msg(3, content="changed", edited=True), msg(4, deleted=True)])
+        assert pane.content_of("m00003").plain.endswith("changed (edited)")
+        assert pane.content_of("m00004").plain.endswith("This message was deleted")
         # a new message arrives while at the bottom: appended, stays at the bottom
-        await pane.upsert_messages([msg(11), msg(9)])  # 9 is a duplicate
+        pane.upsert_messages([msg(11), msg(9)])  # 9 is a duplicate
         await pilot.pause()
         assert [m.id for m in pane.messages][-3:] == ["m00009", "m00010", "m00011"]
         assert len(pane.messages) == 11 and pane.at_bottom and pane.new_count == 0
         # an out-of-order one lands in its place
-        await pane.upsert_messages([msg(5, content="same id, new text")])
+        pane.upsert_messages([msg(5, content="same id, new text")])
         assert len(pane.messages) == 11
-        await pane.upsert_messages([Message("late", "120363@g.us", "x@s.whatsapp.net", NOW - timedelta(minutes=494, seconds=30), "late")])
+        pane.upsert_messages([Message("late", "120363@g.us", "x@s.whatsapp.net", NOW - timedelta(minutes=494, seconds=30), "late")])
         assert [m.id for m in pane.messages][4:6] == ["m00005", "late"]
-        assert separators(pane) == ["Today"]
+        assert pane.separators == ["Today"]
+        # an edit that makes a message longer pushes the ones below down, still at the bottom
+        pane.upsert_messages([msg(11, content="long " * 60, edited=True)])
+        await pilot.pause()
+        assert len(pane.message_lines("m00011")) > 3 and pane.at_bottom
+        assert [line for line in on_screen(pane) if line.strip()][-1].rstrip().endswith("(edited)")
+        assert_exact_width(pane)
 
 
 async def test_pane_new_indicator_when_scrolled_up():
     pane = MessagePane(clock=clock)
     app = Host(pane)
     async with run(app) as pilot:
-        await pane.set_messages([msg(i) for i in range(60)], {}, is_group=False)
+        pane.set_messages([msg(i) for i in range(60)], {}, is_group=False)
         await pilot.pause()
         assert pane.at_bottom and pane.max_scroll_y > 10
-        indicator = pane.query_one(NewMessagesIndicator)
-        assert not indicator.display
+        assert "new ↓" not in on_screen(pane)[-1]
         pane.scroll_to(y=5, animate=False)
         await pilot.pause()
-        await pane.upsert_messages([msg(100), msg(101)])
+        before = on_screen(pane)
+        pane.upsert_messages([msg(100), msg(101)])
         await pilot.pause()
         assert pane.scroll_y == 5  # no jump
-        assert pane.new_count == 2 and indicator.display
-        assert indicator.content.plain == "2 new ↓"
+        assert pane.new_count == 2
+        assert on_screen(pane)[:-1] == before[:-1] and on_screen(pane)[-1].rstrip().endswith(" 2 new ↓")
         await pilot.press("G")
         await pilot.pause()
-        assert pane.at_bottom and pane.new_count == 0 and not indicator.display
+        assert pane.at_bottom and pane.new_count == 0 and "new ↓" not in on_screen(pane)[-1]
+        assert on_screen(pane)[-1].rstrip().endswith("message 101")
         # the user's own just-sent message always scrolls into view
         pane.scroll_to(y=5, animate=False)
         await pilot.pause()
-        await pane.upsert_messages([msg(102, is_from_me=True, status=MessageStatus.PENDING)])
+        pane.upsert_messages([msg(102, is_from_me=True, status=MessageStatus.PENDING)])
         await pilot.pause()
         assert pane.at_bottom
         # back at the bottom, new messages keep it anchored
-        await pane.upsert_messages([msg(103)])
+        pane.upsert_messages([msg(103)])
         await pilot.pause()
         assert pane.at_bottom and pane.new_count == 0
+        # scrolled up again: a click on the indicator jumps down
+        pane.scroll_to(y=5, animate=False)
+        await pilot.pause()
+        pane.upsert_messages([msg(104)])
+        await pilot.pause()
+        bottom = pane.scrollable_content_region.height - 1
+        width = pane.scrollable_content_region.width
+        await pilot.click(pane, offset=(width - 3, bottom))
+        await pilot.pause()
+        assert pane.at_bottom and pane.new_count == 0
+
+
+async def test_pane_scrolled_up_keeps_its_lines_when_a_late_message_lands_above():
+    pane = MessagePane(clock=clock)
+    app = Host(pane)
+    async with run(app) as pilot:
+        pane.set_messages([msg(i) for i in range(60)], {}, is_group=False)
+        await pilot.pause()
+        pane.scroll_to(y=30, animate=False)
+        await pilot.pause()
+        before = on_screen(pane)
+        late = Message("late", "120363@g.us", "x@s.whatsapp.net", NOW - timedelta(minutes=495, seconds=30), "late")
+        pane.upsert_messages([late])
+        await pilot.pause()
+        assert [m.id for m in pane.messages][5:7] == ["late", "m00005"]
+        assert on_screen(pane) == before and pane.scroll_y == 31 and pane.new_count == 0
+
+
+async def test_pane_stays_at_the_bottom_when_it_gets_smaller():
+    """The composer grows with a long draft: the newest line stays in view."""
+    pane = MessagePane(clock=clock)
+    app = Host(pane)
+    async with run(app) as pilot:
+        pane.set_messages([msg(i) for i in range(60)], {}, is_group=False)
+        await pilot.pause()
+        pane.styles.height = 10
+        await pilot.pause()
+        await pilot.pause()
+        assert pane.at_bottom and on_screen(pane)[-1].rstrip().endswith("message 59")
+
+
+async def test_pane_wraps_long_lines_at_any_width_and_keeps_the_reading_position():
+    pane = MessagePane(clock=clock)
+    app = Host(pane)
+    words = " ".join(f"w{i:03d}" for i in range(120))
+    messages = [msg(i, content=f"m{i} {words}" if i % 5 == 0 else f"message {i}") for i in range(40)]
+    async with run(app) as pilot:
+        pane.set_messages(messages, {}, is_group=False)
+        await pilot.pause()
+        for width in (80, 40, 23, 120, 12):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause()
+            await pilot.pause()
+            assert_exact_width(pane)
+            assert pane.at_bottom and on_screen(pane)[-1] == pane.message_lines("m00039")[-1].text
+            # every word of the long message is on one of its lines, in order
+            body = " ".join(strip.text.strip(" ▊") for strip in pane.message_lines("m00035"))
+            assert " ".join(body.split()).endswith(words) or width < 20
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        # scrolled up: a resize keeps the same message at the top
+        region = pane.message_region("m00011")
+        pane.scroll_to(y=region[0], animate=False)
+        await pilot.pause()
+        assert on_screen(pane)[0].rstrip().endswith("message 11")
+        await pilot.resize_terminal(50, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert on_screen(pane)[0].rstrip().endswith("message 11") and not pane.at_bottom
 
 
 async def test_pane_need_older_and_prepend_bounded():
     pane = MessagePane(clock=clock, window=60)
     app = Host(pane)
     async with run(app) as pilot:
-        await pane.set_messages([msg(i) for i in range(100, 150)], {}, is_group=False)
+        pane.set_messages([msg(i) for i in range(100, 150)], {}, is_group=False)
         await pilot.pause()
         pane.scroll_home(animate=False)
         await pilot.pause()
         need = posted(app, MessagePane.NeedOlder)
         assert len(need) == 1 and need[0].before_message.id == "m00100"
-        anchor = pane.view_for("m00100")
-        await pane.prepend_older([msg(i) for i in range(70, 100)])
-        for _ in range(6):  # the position is restored after the new rows are laid out
-            await pilot.pause()
-            if pane.scroll_y > 0:
-                break
+        before = on_screen(pane)
+        assert before[0].strip() == "── Today ──" and before[1].rstrip().endswith("message 100")
+        pane.prepend_older([msg(i) for i in range(70, 100)])
+        await pilot.pause()
         ids = [m.id for m in pane.messages]
         assert len(ids) == 60 and ids[0] == "m00070" and ids[-1] == "m00129"  # trimmed the far end
         assert ids == sorted(ids)
-        assert pane.scroll_y > 0 and pane.scroll_y <= anchor.virtual_region.y  # kept the reading position
-        assert separators(pane) == ["Today"]
-        await pane.prepend_older([])  # start of the chat
+        # the reading position is kept to the line: what was on screen still is, in place
+        after = on_screen(pane)
+        assert after[1:] == before[1:] and after[0].rstrip().endswith("message 99")
+        assert pane.separators == ["Today"]
+        pane.prepend_older([])  # start of the chat
         assert pane.has_older is False
         # the window was trimmed at the newest end: jumping down asks for the latest page
         await pilot.press("end")
@@ -387,24 +529,73 @@ async def test_pane_need_older_and_prepend_bounded():
         assert len(posted(app, MessagePane.NeedLatest)) == 1
 
 
+async def test_pane_short_chat_asks_for_older_at_once():
+    pane = MessagePane(clock=clock)
+    app = Host(pane)
+    async with run(app) as pilot:
+        pane.set_messages([msg(1), msg(2)], {}, is_group=False)
+        await pilot.pause()
+        await pilot.pause()
+        assert [m.before_message.id for m in posted(app, MessagePane.NeedOlder)] == ["m00001"]
+        pane.prepend_older([])
+        assert pane.has_older is False
+
+
 async def test_pane_selection_reply_and_retry():
     pane = MessagePane(clock=clock)
     app = Host(pane)
     failed = msg(3, is_from_me=True, status=MessageStatus.FAILED, error="offline")
     async with run(app) as pilot:
-        await pane.set_messages([msg(1), msg(2), failed, msg(4)], {}, is_group=False)
+        pane.set_messages([msg(1), msg(2), failed, msg(4)], {}, is_group=False)
         await pilot.pause()
         await pilot.press("k")
         assert pane.selected_message.id == "m00004"
         await pilot.press("R")  # not a failed message: nothing
         await pilot.press("k")
-        assert pane.selected_message.id == "m00003" and pane.view_for("m00003").has_class("-selected")
+        assert pane.selected_message.id == "m00003"
+        selected = pane.message_lines("m00003")[0]
+        assert selected.text.startswith("    █ ")  # the thick bar marks the selection ...
+        assert pane.message_lines("m00004")[0].text.startswith("▊ ")  # ... and only there
+        focused_bg = next(iter(selected)).style.bgcolor  # the indent keeps the pane's colour
+        assert [s for s in selected if s.text.strip()][0].style.color == pane.get_component_rich_style(
+            "message-pane--bar-selected", partial=True).color
+        text_bg = [s for s in selected if "message 3" in s.text][0].style.bgcolor
+        assert text_bg != focused_bg
         await pilot.press("R", "k", "r")
         await pilot.pause()
         assert [m.message.id for m in posted(app, MessagePane.RetryRequested)] == ["m00003"]
         assert [m.message.id for m in posted(app, MessagePane.ReplyRequested)] == ["m00002"]
         await pilot.press("j", "j", "j")
         assert pane.selected_message.id == "m00004"
+        await pilot.press("escape")
+        assert pane.selected_message is None
+        assert pane.message_lines("m00004")[0].text.startswith("▊ ")
+        # a click selects the message under the pointer (its second line too)
+        pane.upsert_messages([msg(5, content="first\nsecond")])
+        await pilot.pause()
+        first, count = pane.message_region("m00005")
+        row = first + 1 - round(pane.scroll_y)
+        await pilot.click(pane, offset=(5, row))
+        await pilot.pause()
+        assert pane.selected_message.id == "m00005" and app.focused is pane
+
+
+async def test_pane_follows_the_theme():
+    pane = MessagePane(clock=clock)
+    app = Host(pane)
+    async with run(app) as pilot:
+        pane.set_messages([msg(1, is_from_me=True, status=MessageStatus.READ)], {}, is_group=False)
+        await pilot.pause()
+
+        def colours():
+            return [s.style.color for s in pane.message_lines("m00001")[0] if s.text.strip()]
+
+        before = colours()
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        await pilot.pause()
+        assert colours() != before
+        assert_exact_width(pane)
 
 
 async def test_pane_huge_message_does_not_hang():
@@ -413,13 +604,32 @@ async def test_pane_huge_message_does_not_hang():
     huge = "word " * 200_000 + "\n" * 10_000  # ~1 MB
     async with run(app) as pilot:
         started = time.process_time()
-        await pane.set_messages([msg(1), msg(2, content=huge), msg(3, content="\n" * 5000 + "end")], {}, is_group=False)
+        pane.set_messages([msg(1), msg(2, content=huge), msg(3, content="\n" * 5000 + "end")], {}, is_group=False)
         await pilot.pause()
         assert time.process_time() - started < 5.0
-        text = pane.view_for("m00002").content.plain
+        text = pane.content_of("m00002").plain
         assert len(text) < 4200 and "more characters)" in text
-        assert pane.view_for("m00003").content.plain.count("\n") <= 61
-        assert pane.view_for("m00002").outer_size.height < 200
+        assert pane.content_of("m00003").plain.count("\n") <= 61
+        assert len(pane.message_lines("m00002")) < 200
+        assert_exact_width(pane)
+
+
+async def test_pane_narrow_widths_keep_every_line_exact():
+    """Wide characters and a pane only a few columns wide: every line exactly the width."""
+    pane = MessagePane(clock=clock)
+    app = Host(pane)
+    texts = ["🇺🇸" * 30, "漢字" * 40, "a\u0301" * 50 + "e\u200b" * 20, "x" * 300, "[b]y[/b] " * 10]
+    async with run(app) as pilot:
+        pane.set_messages(
+            [msg(i, content=text, is_from_me=bool(i % 2), status=MessageStatus.DELIVERED) for i, text in enumerate(texts)],
+            {}, is_group=True,
+        )
+        await pilot.pause()
+        for width in (3, 4, 5, 7, 9, 11, 24, 25, 31):
+            pane.styles.width = width
+            await pilot.pause()
+            await pilot.pause()
+            assert_exact_width(pane)
 
 
 # --- composer -------------------------------------------------------------------------------
@@ -524,7 +734,7 @@ async def test_all_three_fit_at_small_sizes(width):
     app = Layout()
     async with app.run_test(size=(width, 24)) as pilot:
         pane = app.query_one(MessagePane)
-        await pane.set_messages([msg(i, content="some text " * 8) for i in range(30)], {}, is_group=True)
+        pane.set_messages([msg(i, content="some text " * 8) for i in range(30)], {}, is_group=True)
         await pilot.pause()
         composer = app.query_one(Composer)
         assert composer.region.bottom == 24 and composer.region.height >= 3
@@ -540,3 +750,41 @@ def test_emoji_presentation_selector_is_dropped_so_rows_keep_their_width():
     assert clean_line("Love it ❤️") == "Love it ❤"
     assert clean_text("sun ☀️\nok") == "sun ☀\nok"
     assert cell_len(clean_line("❤️ ☀️")) == 3
+
+
+async def test_pane_focus_changes_redraw_only_the_selected_message():
+    """Textual reports a focus change as a style update: the lines already drawn stay (a
+    theme change is what redraws everything, see test_pane_follows_the_theme)."""
+    from textual.widgets import Input
+
+    pane = MessagePane(clock=clock)
+    app = Host(pane, Input())
+    async with run(app) as pilot:
+        pane.set_messages([msg(i) for i in range(40)], {}, is_group=False)
+        await pilot.pause()
+        await pilot.press("k")  # select the newest
+        await pilot.pause()
+        drawn = pane.render_count
+        app.query_one(Input).focus()
+        await pilot.pause()
+        pane.focus()
+        await pilot.pause()
+        assert pane.render_count - drawn == 2  # the selected message, blurred then focused
+        assert on_screen(pane)[-1].startswith("█")
+
+
+async def test_chat_list_focus_changes_redraw_only_the_cursor_row():
+    from textual.widgets import Input
+
+    chat_list = VirtualChatList(make_chats(200), clock=clock)
+    app = Host(chat_list, Input())
+    async with run(app) as pilot:
+        await pilot.pause()
+        drawn = chat_list.render_count
+        app.query_one(Input).focus()  # as opening a chat moves the focus to the composer
+        await pilot.pause()
+        assert chat_list.render_count - drawn == 2  # the cursor row's two lines
+        cursor_line = chat_list.render_line(0)
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        assert chat_list.render_line(0).text == cursor_line.text and chat_list.render_line(0) != cursor_line

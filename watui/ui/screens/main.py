@@ -47,10 +47,14 @@ LIST_CACHE_REFILL_DELAY = 1.0  # seconds without changes before cached list tops
 PREFETCH_DELAY = 0.05  # seconds the cursor rests on a chat before its first page is read
 GC_CHECK_INTERVAL = 0.5  # seconds; a full garbage collection runs after GC_IDLE quiet seconds,
 GC_IDLE = 1.0  # at most every GC_MIN_INTERVAL, at least every GC_MAX_INTERVAL
-GC_MIN_INTERVAL = 10.0
-GC_MAX_INTERVAL = 120.0
-MESSAGE_FIRST_PAGE = 20  # opening a chat mounts this many (a screenful); older pages
-# come as the user scrolls up. Mounting a message widget is the cost of opening a chat.
+GC_MIN_INTERVAL = 3.0
+# Under constant traffic no quiet second comes: with two minutes between forced collections
+# rendering garbage piled up to 3 M objects, 294 MB and a 2.6 s collection (bench/load.py);
+# at 10 s, 290 ms; the shorter the interval, the smaller each collection.
+GC_MAX_INTERVAL = 5.0
+MESSAGE_FIRST_PAGE = 20  # opening a chat reads this many (a screenful); older pages
+# come as the user scrolls up, or at once when these do not fill the pane.
+OPEN_PAINT_HOLD = 0.05  # seconds: the screen waits this long at most for an opened chat's page
 DRAFT_SAVE_DELAY = 1.0  # seconds after the last key
 SESSION_KEYS = 9
 
@@ -148,6 +152,7 @@ class MainScreen(Screen[None]):
         self._draft_timer = None
         self._select_pending = ""  # a chat to put the cursor on when its chunk of the list arrives
         self._read_pending: tuple[str, str] | None = None  # opened, to mark read once shown
+        self._paint_hold = None  # (batch_update context, timer) while a chat's first page is read
         # (session, chat, first page oldest first, names) of the highlighted chat
         self._prefetched: tuple[str, str, list[Message], dict[str, str]] | None = None
         self._prefetch_token: object | None = None
@@ -205,7 +210,7 @@ class MainScreen(Screen[None]):
         # styles, widgets), 100-170 ms and growing during a flood of messages -- frames that
         # never came (bench/ui.py). What exists once the screen is up lives as long as the app: frozen,
         # collections skip it. Python's own full collections are turned off; one runs when
-        # nothing has arrived for a second (no frame is due then), or every two minutes.
+        # nothing has arrived for a second (no frame is due then), or every few seconds.
         self._gc_threshold = gc.get_threshold()
         self.call_after_refresh(self._freeze_heap)
         gc.set_threshold(self._gc_threshold[0], self._gc_threshold[1], 1_000_000)
@@ -217,6 +222,7 @@ class MainScreen(Screen[None]):
             gc.freeze()
 
     def on_unmount(self) -> None:
+        self._release_paint()
         if hasattr(self, "_gc_threshold"):
             gc.set_threshold(*self._gc_threshold)
         gc.unfreeze()  # collectable again (tests run many apps in one process)
@@ -303,7 +309,24 @@ class MainScreen(Screen[None]):
             self.workers.cancel_group(self, "messages-replace")
             self._messages_loaded(MessagesLoaded(self.session_id, chat_jid, prefetched[2], "replace", prefetched[3]))
         else:
+            self._hold_paint()
             self._load_messages(self.session_id, chat_jid, "replace")
+
+    def _hold_paint(self) -> None:
+        """Opening a chat moves the focus (a frame) and reads its first page (a few ms):
+        painted apart, the messages came a frame (~17 ms) after the focus change. Screen
+        updates wait for the page, OPEN_PAINT_HOLD at most (bench/ui.py, enter at once)."""
+        if self._paint_hold is None:
+            hold = self.app.batch_update()
+            hold.__enter__()
+            self._paint_hold = (hold, self.set_timer(OPEN_PAINT_HOLD, self._release_paint))
+
+    def _release_paint(self) -> None:
+        if self._paint_hold is not None:
+            hold, timer = self._paint_hold
+            self._paint_hold = None
+            timer.stop()
+            hold.__exit__(None, None, None)
 
     @on(VirtualChatList.Highlighted)
     def _chat_highlighted(self, message: VirtualChatList.Highlighted) -> None:
@@ -443,8 +466,8 @@ class MainScreen(Screen[None]):
         loaded = {m.id for m in page}
         pane = self.query_one(MessagePane)
         for message_id in changed_ids - loaded:
-            view = pane.view_for(message_id)
-            if view is not None and view.message.timestamp >= page[0].timestamp:
+            shown = pane.message_by_id(message_id)
+            if shown is not None and shown.timestamp >= page[0].timestamp:
                 return True
         return False
 
@@ -465,9 +488,21 @@ class MainScreen(Screen[None]):
     @work(group="send", exit_on_error=False)
     async def _send(self, session_id: str, chat_jid: str, text: str, reply_to: str | None) -> None:
         try:
-            await self.manager.send_text(session_id, chat_jid, text, reply_to=reply_to)
-        except WatuiError as error:
+            await self.manager.send_text(session_id, chat_jid, text, reply_to=reply_to, consumes_draft=True)
+        except WatuiError as error:  # nothing was queued (an unwritable store, a bad reply)
             self.app.notify(str(error), severity="error")
+            self._give_back(session_id, chat_jid, text)
+
+    def _give_back(self, session_id: str, chat_jid: str, text: str) -> None:
+        """The text of a send that failed goes back where it was typed (that chat's draft
+        when another chat is open now), unless something new was typed there meanwhile."""
+        composer = self.query_one(Composer)
+        key = (session_id, chat_jid)
+        if key != (self.session_id, self.chat_jid):
+            composer.drafts.setdefault(key, text)
+        elif not composer.text.strip():
+            composer.drafts[key] = text
+            composer.load_draft(key)
 
     # --- handlers: mutate ----------------------------------------------------------------
     @on(ChatsLoaded)
@@ -507,6 +542,7 @@ class MainScreen(Screen[None]):
         is_group = message.chat_jid.endswith("@g.us")
         if message.mode == "replace":
             pane.set_messages(message.messages, message.names, is_group)
+            self._release_paint()
             if self._read_pending == (message.session_id, message.chat_jid):
                 self._read_pending = None
                 self.call_after_refresh(self._mark_read, message.session_id, message.chat_jid)
@@ -514,9 +550,9 @@ class MainScreen(Screen[None]):
             if chat is not None:
                 self._show_title(chat)
         elif message.mode == "older":
-            pane.prepend_older(message.messages)
+            pane.prepend_older(message.messages, message.names)
         else:
-            pane.upsert_messages(message.messages)
+            pane.upsert_messages(message.messages, message.names)
 
     @on(DraftsLoaded)
     def _drafts_loaded(self, message: DraftsLoaded) -> None:
@@ -661,6 +697,10 @@ class MainScreen(Screen[None]):
         reply_to = self._reply_to.id if self._reply_to else None
         self._reply_to = None
         self.query_one(Composer).reply_to = None
+        if self._draft_timer is not None:
+            # Not the timer's save of the emptied composer: the stored draft keeps the text
+            # until the send stores it in the outbox, and goes in that same transaction.
+            self._draft_timer.stop()
         self._send(self.session_id, self.chat_jid, message.text, reply_to)
 
     @on(MessagePane.ReplyRequested)

@@ -3,18 +3,10 @@ they never open the store or call engines."""
 
 from watui.ui.widgets.chat_list import VirtualChatList
 from watui.ui.widgets.composer import Composer
-from watui.ui.widgets.message_pane import (
-    DaySeparator,
-    MessagePane,
-    MessageView,
-    NewMessagesIndicator,
-)
+from watui.ui.widgets.message_pane import MessagePane
 
 __all__ = [
     "Composer",
-    "DaySeparator",
     "MessagePane",
-    "MessageView",
-    "NewMessagesIndicator",
     "VirtualChatList",
 ]

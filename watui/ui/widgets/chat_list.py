@@ -29,6 +29,7 @@ from textual.strip import Strip
 from watui.domain.jid import display_for_jid
 from watui.domain.models import Chat
 from watui.ui.format import chat_preview, chat_title, format_time, truncate_cells
+from watui.ui.widgets.style_signature import style_signature
 
 ROW_HEIGHT = 2
 
@@ -397,8 +398,12 @@ class VirtualChatList(ScrollView, can_focus=True):
         self.refresh_lines(self._cursor * ROW_HEIGHT, ROW_HEIGHT)
 
     def notify_style_update(self) -> None:
-        self._cache.clear()
         super().notify_style_update()
+        # unchanged on a mere focus change; the cursor row's focus state is in its cache key
+        signature = style_signature(self)
+        if not signature or signature != getattr(self, "_style_signature", None):
+            self._style_signature = signature
+            self._cache.clear()
 
     def _on_resize(self, event: events.Resize) -> None:
         self._update_virtual_size()

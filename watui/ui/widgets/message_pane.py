@@ -1,5 +1,11 @@
-"""The message pane of the open chat: a bounded window of message widgets in an anchored
-VerticalScroll (see docs/textual-notes.md §3, "Message history").
+"""The message pane of the open chat: a line-API view (a ScrollView that draws only the
+visible lines, like the chat list) over a bounded window of one chat's history.
+
+Opening a chat used to mount one widget per message and a widget per day separator:
+style matching, layout and compose of ~20 widgets cost most of the 50 ms from the key to
+the painted frame (bench/ui.py). Here a message is a list of cached strips: its Content is
+wrapped at the pane's width once, the window's line offsets are a running sum, and a frame
+renders only the lines on screen.
 
 The parent owns the data: it calls :meth:`MessagePane.set_messages`,
 :meth:`~MessagePane.upsert_messages` and :meth:`~MessagePane.prepend_older`, and answers
@@ -14,15 +20,19 @@ import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style as RichStyle
 from textual import events
-from textual.await_complete import AwaitComplete
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message as TextualMessage
-from textual.widgets import Static
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.visual import RenderOptions
 
 from watui.domain.models import Message, MessageStatus
 from watui.ui.format import (
@@ -35,9 +45,11 @@ from watui.ui.format import (
     name_for,
     status_glyph,
     status_is_read,
+    truncate_cells,
 )
+from watui.ui.widgets.style_signature import style_signature
 
-#: Messages kept mounted in normal operation.
+#: Messages kept in the window in normal operation.
 WINDOW = 200
 #: Hard cap while the user reads older messages and new ones keep arriving below.
 WINDOW_MAX = 400
@@ -46,12 +58,24 @@ _SENDER_STYLES = ("bold $accent", "bold $secondary", "bold $success", "bold $war
 
 RETRY_HINT = "R to retry"
 
+OWN_INDENT = 4  # columns: your own messages sit to the right of the others'
+BAR = "▊"  # the coloured bar left of each message ...
+BAR_SELECTED = "█"  # ... and of the selected one
+UNREADABLE = "[message could not be displayed]"
+
 
 def _order_key(message: Message) -> tuple[float, str]:
     try:
         return (message.timestamp.timestamp(), message.id)
     except (AttributeError, OverflowError, ValueError, OSError):
         return (0.0, message.id)
+
+
+def _day(message: Message) -> date | None:
+    try:
+        return local_date(message.timestamp)
+    except (AttributeError, OverflowError, ValueError, OSError):
+        return None
 
 
 def sender_style(jid: str) -> str:
@@ -103,121 +127,31 @@ def build_message_content(
     return Content.assemble(*parts)
 
 
-class DaySeparator(Static):
-    """'── Today ──' between messages of different local days."""
+class _Entry:
+    """One message of the window and where it is drawn."""
 
-    DEFAULT_CSS = """
-    DaySeparator {
-        width: 1fr;
-        height: 1;
-        text-align: center;
-        color: $text-muted;
-    }
-    """
+    __slots__ = ("message", "key", "day", "version", "label", "top", "height")
 
-    def __init__(self, label: str) -> None:
-        self.label = label
-        super().__init__(Content(f"── {label} ──"), markup=False)
-
-    def set_label(self, label: str) -> None:
-        if label != self.label:
-            self.label = label
-            self.update(Content(f"── {label} ──"))
-
-
-class MessageView(Static):
-    """One message. ``message`` is the domain object; the pane swaps it on updates."""
-
-    DEFAULT_CSS = """
-    MessageView {
-        width: 1fr;
-        height: auto;
-        padding: 0 1 0 1;
-        border-left: tall $panel-lighten-2;
-    }
-    MessageView.-own {
-        margin-left: 4;
-        border-left: tall $accent;
-    }
-    MessageView.-failed { border-left: tall $error; }
-    MessageView.-deleted { color: $text-muted; }
-    MessageView.-selected { background: $boost; border-left: thick $accent; }
-    MessagePane:focus MessageView.-selected { background: $block-cursor-blurred-background; }
-    """
-
-    def __init__(
-        self,
-        message: Message,
-        *,
-        names: Mapping[str, str] | None = None,
-        is_group: bool = False,
-    ) -> None:
+    def __init__(self, message: Message) -> None:
         self.message = message
-        self.separator: DaySeparator | None = None
-        self._names = names
-        self._is_group = is_group
-        super().__init__(self._build(), markup=False)
-        self._apply_classes()
+        self.key = _order_key(message)
+        self.day = _day(message)
+        self.version = 0  # bumped when the message changes: its cached lines are stale
+        self.label: str | None = None  # the day separator drawn above it, if any
+        self.top = 0  # first line (its separator's, when it has one) in the window
+        self.height = 0  # lines, separator included
 
-    def _build(self) -> Content:
-        try:
-            return build_message_content(self.message, names=self._names, is_group=self._is_group)
-        except Exception:  # hostile content must never take the pane down
-            return Content("[message could not be displayed]")
-
-    def _apply_classes(self) -> None:
-        m = self.message
-        self.set_class(m.is_from_me, "-own")
-        self.set_class(m.deleted, "-deleted")
-        self.set_class(m.is_from_me and m.status == MessageStatus.FAILED, "-failed")
-
-    def update_message(
-        self, message: Message, names: Mapping[str, str] | None = None, is_group: bool | None = None
-    ) -> None:
-        self.message = message
-        if names is not None:
-            self._names = names
-        if is_group is not None:
-            self._is_group = is_group
-        self._apply_classes()
-        self.update(self._build())
+    @property
+    def body_top(self) -> int:
+        return self.top + (1 if self.label is not None else 0)
 
 
-class NewMessagesIndicator(Static):
-    """Docked 'N new ↓' shown while the user reads older messages."""
-
-    DEFAULT_CSS = """
-    NewMessagesIndicator {
-        dock: bottom;
-        width: auto;
-        height: 1;
-        padding: 0 1;
-        margin: 0 2 0 0;
-        offset-x: 0;
-        background: $accent;
-        color: $text;
-        text-style: bold;
-        display: none;
-    }
-    NewMessagesIndicator.-visible { display: block; }
-    """
-
-    count: int = 0
-
-    def set_count(self, count: int) -> None:
-        self.count = count
-        self.update(Content(f"{count} new ↓"))
-        self.set_class(count > 0, "-visible")
-
-    def _on_click(self, event: events.Click) -> None:
-        event.stop()
-        pane = self.parent
-        if isinstance(pane, MessagePane):
-            pane.action_jump_bottom()
+def _top(entry: _Entry) -> int:
+    return entry.top
 
 
-class MessagePane(VerticalScroll, can_focus=True):
-    """A bounded, bottom-anchored window over one chat's history."""
+class MessagePane(ScrollView, can_focus=True):
+    """A bounded, bottom-anchored window over one chat's history, drawn line by line."""
 
     BINDINGS = [
         Binding("up,k", "select_previous", "Previous", id="pane.up", show=False),
@@ -228,12 +162,35 @@ class MessagePane(VerticalScroll, can_focus=True):
         Binding("escape", "clear_selection", "Unselect", id="pane.unselect", show=False),
     ]
 
+    COMPONENT_CLASSES = {
+        "message-pane--bar",
+        "message-pane--bar-own",
+        "message-pane--bar-failed",
+        "message-pane--bar-selected",
+        "message-pane--deleted",
+        "message-pane--selected",
+        "message-pane--selected-focused",
+        "message-pane--separator",
+        "message-pane--new",
+    }
+
     DEFAULT_CSS = """
     MessagePane {
         background: $surface;
         padding: 0 0 0 1;
+        overflow-x: hidden;
+        overflow-y: auto;
         scrollbar-size-vertical: 1;
         scrollbar-gutter: stable;
+        & > .message-pane--bar { color: $panel-lighten-2; }
+        & > .message-pane--bar-own { color: $accent; }
+        & > .message-pane--bar-failed { color: $error; }
+        & > .message-pane--bar-selected { color: $accent; }
+        & > .message-pane--deleted { color: $text-muted; }
+        & > .message-pane--selected { background: $boost; }
+        & > .message-pane--selected-focused { background: $block-cursor-blurred-background; }
+        & > .message-pane--separator { color: $text-muted; }
+        & > .message-pane--new { background: $accent; color: $text; text-style: bold; }
     }
     """
 
@@ -296,25 +253,30 @@ class MessagePane(VerticalScroll, can_focus=True):
         self.is_group = False
         #: False once the parent answered NeedOlder with nothing: the start of the chat.
         self.has_older = True
-        self._views: list[MessageView] = []
-        self._by_id: dict[str, MessageView] = {}
+        self._entries: list[_Entry] = []
+        self._by_id: dict[str, _Entry] = {}
         self._selected_id: str | None = None
         self._new_count = 0
         self._older_requested = False
         #: True when the newest end of the window was trimmed (a gap to the live end).
         self._gap_newer = False
-        self._indicator = NewMessagesIndicator()
+        #: Stay at the newest line as the window or the pane changes (until the user scrolls up).
+        self._follow = True
+        #: The width the offsets were computed for (0: not laid out yet).
+        self._layout_width = 0
+        #: message id -> ((version, width, selection state), strips of its body)
+        self._lines: dict[str, tuple[tuple, list[Strip]]] = {}
+        self._separators: dict[tuple[str, int], Strip] = {}  # (label, width) -> strip
+        self._style_signature: tuple = ()
+        #: How many message bodies were wrapped and styled (cache misses); tests and benches read it.
+        self.render_count = 0
 
     # --- read-only state --------------------------------------------------------------
 
     @property
     def messages(self) -> list[Message]:
         """The messages in the window, oldest first."""
-        return [view.message for view in self._views]
-
-    @property
-    def views(self) -> list[MessageView]:
-        return list(self._views)
+        return [entry.message for entry in self._entries]
 
     @property
     def new_count(self) -> int:
@@ -323,305 +285,462 @@ class MessagePane(VerticalScroll, can_focus=True):
 
     @property
     def selected_message(self) -> Message | None:
-        view = self._by_id.get(self._selected_id) if self._selected_id else None
-        return view.message if view else None
+        entry = self._by_id.get(self._selected_id) if self._selected_id else None
+        return entry.message if entry else None
 
     @property
     def at_bottom(self) -> bool:
-        # an anchored pane whose content is shorter than the viewport has a negative scroll_y
         return self.max_scroll_y <= 0 or self.scroll_y >= self.max_scroll_y - 1
 
-    def view_for(self, message_id: str) -> MessageView | None:
-        return self._by_id.get(message_id)
+    def message_by_id(self, message_id: str) -> Message | None:
+        entry = self._by_id.get(message_id)
+        return entry.message if entry else None
 
-    # --- lifecycle --------------------------------------------------------------------
+    def content_of(self, message_id: str) -> Content | None:
+        """What the message shows, as Content (its plain text is what is on screen)."""
+        entry = self._by_id.get(message_id)
+        return self._content(entry) if entry else None
 
-    def compose(self):
-        yield self._indicator
+    def message_lines(self, message_id: str) -> list[Strip]:
+        """The message's lines as drawn at the pane's current width (separator excluded)."""
+        entry = self._by_id.get(message_id)
+        width = self._content_width()
+        if entry is None or width <= 0:
+            return []
+        return self._body(entry, width)
 
-    def on_mount(self) -> None:
-        self.anchor()
+    def message_region(self, message_id: str) -> tuple[int, int] | None:
+        """(first line, line count) of the message's body in the window's virtual lines."""
+        entry = self._by_id.get(message_id)
+        if entry is None:
+            return None
+        return entry.body_top, entry.height - (entry.body_top - entry.top)
 
-    # --- public API: all mutations are serialised through the widget lock --------------
+    @property
+    def separators(self) -> list[str]:
+        """The day separators, top to bottom."""
+        return [entry.label for entry in self._entries if entry.label is not None]
+
+    # --- public API -------------------------------------------------------------------
 
     def set_messages(
         self, messages: Iterable[Message], names: Mapping[str, str] | None = None, is_group: bool = False
-    ) -> AwaitComplete:
+    ) -> None:
         """Replace the window with ``messages`` (oldest first); the newest ``window`` are kept."""
-        return AwaitComplete(self._set_messages(list(messages), names or {}, is_group))
-
-    def upsert_messages(self, messages: Iterable[Message]) -> AwaitComplete:
-        """Update rows in place by id (ticks, edits, deletes) and insert new ones in order."""
-        return AwaitComplete(self._upsert(list(messages)))
-
-    def prepend_older(self, messages: Iterable[Message]) -> AwaitComplete:
-        """Add an older page (oldest first) above; an empty page means the chat's start."""
-        return AwaitComplete(self._prepend(list(messages)))
-
-    def set_names(self, names: Mapping[str, str]) -> None:
-        """New display names (a contact was renamed): re-render the rows."""
-        self.names = names
-        for view in self._views:
-            view.update_message(view.message, names=names)
-
-    # --- implementation ---------------------------------------------------------------
-
-    def _make_view(self, message: Message) -> MessageView:
-        view = MessageView(message, names=self.names, is_group=self.is_group)
-        self._by_id[message.id] = view
-        return view
-
-    def _interleave(self, views: list[MessageView]) -> list[DaySeparator | MessageView]:
-        """``views`` with a day separator before the first of each local day."""
-        widgets: list[DaySeparator | MessageView] = []
-        previous = None
-        for view in views:
-            day = local_date(view.message.timestamp)
-            if day != previous:
-                view.separator = DaySeparator(self._label(view.message))
-                widgets.append(view.separator)
-            previous = day
-            widgets.append(view)
-        return widgets
-
-    def _label(self, message: Message) -> str:
-        return day_label(message.timestamp, self.clock())
-
-    async def _set_messages(self, messages: list[Message], names: Mapping[str, str], is_group: bool) -> None:
         unique: dict[str, Message] = {}
         for message in messages:
             unique[message.id] = message
         ordered = sorted(unique.values(), key=_order_key)[-self.window :]
-        async with self.batch():
-            old = [w for w in self.children if w is not self._indicator]
-            if old:
-                await self.remove_children(old)
-            self.names = names
-            self.is_group = is_group
-            self.has_older = True
-            self._older_requested = False
-            self._gap_newer = False
-            self._by_id = {}
-            self._selected_id = None
-            self._views = []
-            self._views = [self._make_view(message) for message in ordered]
-            widgets = self._interleave(self._views)
-            if widgets:
-                await self.mount_all(widgets, before=self._indicator)
-            self._set_new_count(0)
-            self.anchor()
+        self.names = names or {}
+        self.is_group = is_group
+        self.has_older = True
+        self._older_requested = False
+        self._gap_newer = False
+        self._selected_id = None
+        self._lines = {}
+        if len(self._separators) > 256:  # day labels of every chat read so far, at each width
+            self._separators = {}
+        self._entries = [_Entry(message) for message in ordered]
+        self._by_id = {entry.message.id: entry for entry in self._entries}
+        self._new_count = 0
+        self._follow = True
+        self._relayout()
         self.call_after_refresh(self._maybe_fill_viewport)
+
+    def upsert_messages(self, messages: Iterable[Message], names: Mapping[str, str] | None = None) -> None:
+        """Update rows in place by id (ticks, edits, deletes) and insert new ones in order;
+        ``names`` adds the display names of senders not known yet."""
+        messages = list(messages)
+        if not messages:
+            return
+        self._add_names(names)
+        follow = self._follow and not self._gap_newer
+        anchor = None if follow else self._top_anchor()  # before the offsets go stale
+        appended_incoming = 0
+        jump = False
+        keys = [entry.key for entry in self._entries]
+        for message in messages:
+            entry = self._by_id.get(message.id)
+            if entry is not None:
+                entry.message = message
+                entry.version += 1
+                new_key = _order_key(message)
+                if new_key != entry.key:  # a corrected timestamp: it moves
+                    entry.key, entry.day = new_key, _day(message)
+                    self._entries.sort(key=lambda e: e.key)
+                    keys = [e.key for e in self._entries]
+                continue
+            key = _order_key(message)
+            if self._entries and key < keys[0] and self.has_older:
+                continue  # older than the window: it will come with its page
+            at_end = not keys or key >= keys[-1]
+            if at_end and self._gap_newer:
+                if not message.is_from_me:
+                    appended_incoming += 1
+                continue  # beyond the trimmed gap; NeedLatest will bring it
+            position = bisect_right(keys, key)
+            entry = _Entry(message)
+            self._entries.insert(position, entry)
+            self._by_id[message.id] = entry
+            keys.insert(position, key)
+            if at_end:
+                if message.is_from_me and message.status == MessageStatus.PENDING:
+                    jump = True  # the user just sent it: show it
+                elif not message.is_from_me:
+                    appended_incoming += 1
+        if follow or jump:
+            if len(self._entries) > self.window:
+                self._drop(self._entries[: len(self._entries) - self.window])
+                self.has_older = True
+            self._new_count = 0
+            self._follow = True
+            self._relayout()
+        else:
+            if len(self._entries) > WINDOW_MAX:
+                self._drop(self._entries[WINDOW_MAX:])
+                self._gap_newer = True
+            self._relayout(keep=anchor)
+            if appended_incoming:
+                self._new_count += appended_incoming
+        self.refresh()
+
+    def prepend_older(self, messages: Iterable[Message], names: Mapping[str, str] | None = None) -> None:
+        """Add an older page (oldest first) above; an empty page means the chat's start.
+        The lines on screen stay where they are. ``names`` as for :meth:`upsert_messages`."""
+        self._older_requested = False
+        renamed = self._add_names(names)
+        fresh = [m for m in {m.id: m for m in messages}.values() if m.id not in self._by_id]
+        if self._entries:
+            first_key = self._entries[0].key
+            fresh = [m for m in fresh if _order_key(m) < first_key]
+        if not fresh:
+            self.has_older = False
+            if renamed:
+                self._relayout(keep=self._top_anchor())
+            return
+        fresh.sort(key=_order_key)
+        anchor = self._top_anchor()
+        new_entries = [_Entry(message) for message in fresh]
+        for entry in new_entries:
+            self._by_id[entry.message.id] = entry
+        self._entries[0:0] = new_entries
+        if len(self._entries) > self.window:
+            self._drop(self._entries[self.window :])
+            self._gap_newer = True
+        self._relayout(keep=anchor)
+
+    def set_names(self, names: Mapping[str, str]) -> None:
+        """New display names (a contact was renamed): re-render the rows."""
+        self.names = names
+        self._lines = {}
+        self._relayout(keep=self._top_anchor())
+
+    def _add_names(self, names: Mapping[str, str] | None) -> bool:
+        """Names of senders met in a later page (a group member's first message since the
+        chat was opened): the rows are drawn again only when one is new or changed. True
+        then: the caller lays out again (a longer name may take another line)."""
+        if not names:
+            return False
+        changed = {jid: name for jid, name in names.items() if self.names.get(jid) != name}
+        if changed:
+            self.names = {**self.names, **changed}
+            self._lines = {}
+        return bool(changed)
+
+    # --- layout -----------------------------------------------------------------------
+
+    def _content_width(self) -> int:
+        return self.scrollable_content_region.width
+
+    def _scroll_y_to(self, y: float) -> None:
+        # forced: right after the window changes, the scrollbar Textual checks for
+        # ("can this scroll?") is only updated at the next layout
+        self.scroll_to(y=y, animate=False, force=True)
+
+    def _drop(self, entries: list[_Entry]) -> None:
+        gone = {id(entry) for entry in entries}
+        for entry in entries:
+            message_id = entry.message.id
+            self._by_id.pop(message_id, None)
+            self._lines.pop(message_id, None)
+            if message_id == self._selected_id:
+                self._selected_id = None
+        self._entries = [entry for entry in self._entries if id(entry) not in gone]
+
+    def _top_anchor(self) -> tuple[str, int] | None:
+        """The message at the top of the view and how far into its body the view starts."""
+        if self._follow or not self._entries or not self._layout_width:
+            return None
+        y = round(self.scroll_y)
+        index = max(0, bisect_right(self._entries, y, key=_top) - 1)
+        entry = self._entries[index]
+        return entry.message.id, y - entry.body_top
+
+    def _relayout(self, keep: tuple[str, int] | None = None) -> None:
+        """Separators, heights and offsets at the current width; then the scroll position:
+        the newest line when following, else ``keep``'s message stays where it was."""
+        width = self._content_width()
+        self._layout_width = max(width, 0)
+        now = self.clock()
+        labels: dict[date | None, str] = {}
+        top = 0
+        previous: object = object()
+        for entry in self._entries:
+            if entry.day != previous:
+                label = labels.get(entry.day)
+                if label is None:
+                    label = labels[entry.day] = day_label(entry.message.timestamp, now) if entry.day else ""
+                entry.label = label
+            else:
+                entry.label = None
+            previous = entry.day
+            entry.top = top
+            entry.height = (
+                (1 if entry.label is not None else 0) + len(self._body(entry, width)) if width > 0 else 0
+            )
+            top += entry.height
+        self.virtual_size = Size(0, top)
+        if self._follow:
+            self._scroll_y_to(self.max_scroll_y)
+        elif keep is not None:
+            entry = self._by_id.get(keep[0])
+            if entry is not None:
+                offset = max(-1, min(keep[1], entry.height - 1 - (entry.body_top - entry.top)))
+                self._scroll_y_to(entry.body_top + offset)
+        self.refresh()
 
     def _maybe_fill_viewport(self) -> None:
         """A short first page that does not fill the pane: ask for more right away."""
-        if self._views and self.max_scroll_y == 0:
+        if self._entries and self.max_scroll_y == 0:
             self._request_older()
 
-    async def _upsert(self, messages: list[Message]) -> None:
-        if not messages:
-            return
-        async with self.batch():
-            was_at_bottom = self.at_bottom and not self._gap_newer
-            appended_incoming = 0
-            jump = False
-            inserted = False
-            keys = [_order_key(view.message) for view in self._views]
-            for message in messages:
-                view = self._by_id.get(message.id)
-                if view is not None:
-                    view.update_message(message)
-                    continue
-                key = _order_key(message)
-                if self._views and key < keys[0] and self.has_older:
-                    continue  # older than the window: it will come with its page
-                at_end = not keys or key >= keys[-1]
-                if at_end and self._gap_newer:
-                    if not message.is_from_me:
-                        appended_incoming += 1
-                    continue  # beyond the trimmed gap; NeedLatest will bring it
-                position = bisect_right(keys, key)
-                new_view = self._make_view(message)
-                if position < len(self._views):
-                    following = self._views[position]
-                    await self.mount(new_view, before=following.separator or following)
-                else:
-                    await self.mount(new_view, before=self._indicator)
-                self._views.insert(position, new_view)
-                keys.insert(position, key)
-                inserted = True
-                if at_end:
-                    if message.is_from_me and message.status == MessageStatus.PENDING:
-                        jump = True  # the user just sent it: show it
-                    elif not message.is_from_me:
-                        appended_incoming += 1
-            if inserted:
-                await self._fix_separators()
-            if was_at_bottom or jump:
-                if len(self._views) > self.window:
-                    await self._trim_top(len(self._views) - self.window)
-                self._set_new_count(0)
-                self.scroll_end(animate=False)
-            else:
-                if len(self._views) > WINDOW_MAX:
-                    await self._trim_bottom(len(self._views) - WINDOW_MAX)
-                if appended_incoming:
-                    self._set_new_count(self._new_count + appended_incoming)
+    def _on_resize(self, event: events.Resize) -> None:
+        if self._content_width() != self._layout_width:
+            self._relayout(keep=self._top_anchor())
+        elif self._follow:
+            self._scroll_y_to(self.max_scroll_y)
 
-    async def _prepend(self, messages: list[Message]) -> None:
-        self._older_requested = False
-        async with self.batch():
-            fresh = [m for m in {m.id: m for m in messages}.values() if m.id not in self._by_id]
-            if self._views:
-                first_key = _order_key(self._views[0].message)
-                fresh = [m for m in fresh if _order_key(m) < first_key]
-            if not fresh:
-                self.has_older = False
-                return
-            fresh.sort(key=_order_key)
-            first_old = self._views[0] if self._views else None
-            before_y = first_old.virtual_region.y if first_old else 0
-            new_views = [self._make_view(m) for m in fresh]
-            target = (first_old.separator or first_old) if first_old else self._indicator
-            await self.mount_all(self._interleave(new_views), before=target)
-            self._views[0:0] = new_views
-            await self._fix_separators()
-            if len(self._views) > self.window:
-                await self._trim_bottom(len(self._views) - self.window)
-        if first_old is not None:
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        signature = style_signature(self)  # unchanged on a mere focus change
+        if not signature or signature != self._style_signature:
+            self._style_signature = signature
+            self._lines = {}
+            self._separators = {}
 
-            def keep_position(tries: int = 4) -> None:
-                # The new rows may only be laid out a refresh or two later; until then the
-                # old first row has not moved and there is nothing to compensate yet.
-                if not first_old.is_attached:
-                    return
-                delta = first_old.virtual_region.y - before_y
-                if delta > 0:
-                    self.scroll_to(y=self.scroll_y + delta, animate=False)
-                elif tries:
-                    self.call_after_refresh(keep_position, tries - 1)
+    # --- rendering --------------------------------------------------------------------
 
-            self.call_after_refresh(keep_position)
+    def _content(self, entry: _Entry) -> Content:
+        try:
+            return build_message_content(entry.message, names=self.names, is_group=self.is_group)
+        except Exception:  # hostile content must never take the pane down
+            return Content(UNREADABLE)
 
-    async def _fix_separators(self) -> None:
-        previous = None
-        removals = []
-        for view in self._views:
-            day = local_date(view.message.timestamp)
-            if day != previous:
-                label = self._label(view.message)
-                if view.separator is None:
-                    view.separator = DaySeparator(label)
-                    await self.mount(view.separator, before=view)
-                else:
-                    view.separator.set_label(label)
-            elif view.separator is not None:
-                removals.append(view.separator)
-                view.separator = None
-            previous = day
-        if removals:
-            await self.remove_children(removals)
+    def _state(self, entry: _Entry) -> int:
+        if entry.message.id != self._selected_id:
+            return 0
+        return 2 if self.has_focus else 1
 
-    async def _remove_views(self, views: list[MessageView]) -> None:
-        doomed = []
-        for view in views:
-            self._by_id.pop(view.message.id, None)
-            if view.message.id == self._selected_id:
-                self._selected_id = None
-            if view.separator is not None:
-                doomed.append(view.separator)
-            doomed.append(view)
-        if doomed:
-            await self.remove_children(doomed)
+    def _body(self, entry: _Entry, width: int) -> list[Strip]:
+        state = self._state(entry)
+        key = (entry.version, width, state)
+        cached = self._lines.get(entry.message.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self.render_count += 1
+        try:
+            strips = self._render_body(entry, width, state)
+        except Exception:  # a hostile message must never take the pane down
+            strips = [Strip.blank(width, self._base_style())]
+        self._lines[entry.message.id] = (key, strips)
+        return strips
 
-    async def _trim_top(self, count: int) -> None:
-        gone, self._views = self._views[:count], self._views[count:]
-        await self._remove_views(gone)
-        self.has_older = True
-        await self._fix_separators()
+    def _render_body(self, entry: _Entry, width: int, state: int) -> list[Strip]:
+        """``| text`` lines: an indent for your own messages, the bar, a column of padding
+        each side of the wrapped text; every strip exactly ``width`` cells."""
+        message = entry.message
+        own = message.is_from_me
+        failed = own and message.status == MessageStatus.FAILED
+        pane = self._base_style()
+        components = []
+        if state:
+            components.append("message-pane--selected-focused" if state == 2 else "message-pane--selected")
+        if message.deleted:
+            components.append("message-pane--deleted")
+        text_style = self.get_visual_style(*components) if components else self.visual_style
+        body = text_style.rich_style
+        if state:
+            bar_part, bar = "message-pane--bar-selected", BAR_SELECTED
+        elif failed:
+            bar_part, bar = "message-pane--bar-failed", BAR
+        elif own:
+            bar_part, bar = "message-pane--bar-own", BAR
+        else:
+            bar_part, bar = "message-pane--bar", BAR
+        bar_style = pane + self.get_component_rich_style(bar_part, partial=True)
+        indent = OWN_INDENT if own and width >= 24 else 0
+        framed = width - indent >= 8  # room for the bar and the padding
+        text_width = width - indent - (3 if framed else 0)
+        try:
+            lines = self._content(entry).render_strips(
+                text_width, None, text_style, RenderOptions(self._get_style, self.styles)
+            )
+        except Exception:
+            lines = Content(UNREADABLE).render_strips(text_width, None, text_style, RenderOptions(self._get_style, self.styles))
+        strips = []
+        for line in lines or [Strip.blank(text_width, body)]:
+            line = line.adjust_cell_length(text_width, body)
+            segments: list[Segment] = []
+            if indent:
+                segments.append(Segment(" " * indent, pane))
+            if framed:
+                segments += [Segment(bar, bar_style), Segment(" ", body)]
+            segments += list(line)
+            if framed:
+                segments.append(Segment(" ", body))
+            strips.append(Strip(segments).adjust_cell_length(width, pane))
+        return strips
 
-    async def _trim_bottom(self, count: int) -> None:
-        gone, self._views = self._views[-count:], self._views[:-count]
-        await self._remove_views(gone)
-        self._gap_newer = True
+    def _separator(self, label: str, width: int) -> Strip:
+        strip = self._separators.get((label, width))
+        if strip is None:
+            base = self._base_style()
+            style = base + self.get_component_rich_style("message-pane--separator", partial=True)
+            text = truncate_cells(f"── {label} ──", width)
+            left = max(0, (width - cell_len(text)) // 2)
+            strip = Strip([Segment(" " * left, style), Segment(text, style)]).adjust_cell_length(width, base)
+            self._separators[(label, width)] = strip
+        return strip
+
+    def _base_style(self) -> RichStyle:
+        # the widget's style, cached by Textual (DOMNode.rich_style walks every ancestor)
+        return self.visual_style.rich_style
+
+    def render_line(self, y: int) -> Strip:
+        width = self._content_width()
+        if width <= 0:
+            return Strip.blank(0)
+        if width != self._layout_width:
+            # the first line drawn at a new width: lay out first, so this frame is whole
+            self._relayout(keep=self._top_anchor())
+        strip = self._line(y + self.scroll_offset.y, width)
+        if self._new_count and y == self.scrollable_content_region.height - 1:
+            strip = self._with_new_count(strip, width)
+        return strip
+
+    def _line(self, virtual_y: int, width: int) -> Strip:
+        entries = self._entries
+        if not entries or virtual_y < 0 or virtual_y >= entries[-1].top + entries[-1].height:
+            return Strip.blank(width, self._base_style())
+        index = bisect_right(entries, virtual_y, key=_top) - 1
+        entry = entries[index]
+        line = virtual_y - entry.top
+        if entry.label is not None:
+            if line == 0:
+                return self._separator(entry.label, width)
+            line -= 1
+        body = self._body(entry, width)
+        return body[line] if line < len(body) else Strip.blank(width, self._base_style())
+
+    def _new_label(self) -> str:
+        return f" {self._new_count} new ↓ "
+
+    def _with_new_count(self, strip: Strip, width: int) -> Strip:
+        """'N new ↓' over the bottom line, at the right, while the user reads above."""
+        label = self._new_label()
+        size = cell_len(label)
+        if size + 1 > width:
+            return strip
+        start = width - size - 1
+        style = self._base_style() + self.get_component_rich_style("message-pane--new", partial=True)
+        return Strip.join([strip.crop(0, start), Strip([Segment(label, style)], size), strip.crop(start + size, width)])
 
     # --- scrolling, 'N new' -----------------------------------------------------------
 
-    def _set_new_count(self, count: int) -> None:
-        self._new_count = count
-        self._indicator.set_count(count)
-
     def _request_older(self) -> None:
-        if self._views and self.has_older and not self._older_requested:
+        if self._entries and self.has_older and not self._older_requested:
             self._older_requested = True
-            self.post_message(self.NeedOlder(self, self._views[0].message))
+            self.post_message(self.NeedOlder(self, self._entries[0].message))
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        self._follow = new_value >= self.max_scroll_y - 1 and not self._gap_newer
         if new_value <= 0 < old_value:
             self._request_older()
         if self._new_count and new_value >= self.max_scroll_y - 1 and not self._gap_newer:
-            self._set_new_count(0)
+            self._new_count = 0
+            self.refresh()
 
     def action_jump_bottom(self) -> None:
-        self._set_new_count(0)
+        self._new_count = 0
         if self._gap_newer:
             self.post_message(self.NeedLatest(self))
-        self.scroll_end(animate=False)
+        self._follow = not self._gap_newer
+        self._scroll_y_to(self.max_scroll_y)
+        self.refresh()
 
     # --- selection --------------------------------------------------------------------
 
+    def _refresh_entry(self, entry: _Entry | None) -> None:
+        if entry is not None and entry.height:
+            self.refresh_lines(entry.top, entry.height)
+
     def _select(self, index: int) -> None:
-        if not self._views:
+        if not self._entries:
             return
-        index = max(0, min(index, len(self._views) - 1))
+        index = max(0, min(index, len(self._entries) - 1))
         previous = self._by_id.get(self._selected_id) if self._selected_id else None
-        if previous is not None:
-            previous.remove_class("-selected")
-        view = self._views[index]
-        self._selected_id = view.message.id
-        view.add_class("-selected")
-        if index == len(self._views) - 1 and self.at_bottom:
-            return  # already visible; scrolling would release the anchor
-        self.scroll_to_widget(view, animate=False, immediate=True)
+        entry = self._entries[index]
+        self._selected_id = entry.message.id
+        self._refresh_entry(previous)
+        self._refresh_entry(entry)
+        self._scroll_into_view(entry)
+
+    def _scroll_into_view(self, entry: _Entry) -> None:
+        height = self.scrollable_content_region.height
+        if height <= 0:
+            return
+        top, bottom = entry.top, entry.top + entry.height
+        scroll_y = round(self.scroll_y)
+        if top < scroll_y or bottom - top > height:
+            self._scroll_y_to(top)
+        elif bottom > scroll_y + height:
+            self._scroll_y_to(bottom - height)
 
     def _selected_index(self) -> int | None:
-        view = self._by_id.get(self._selected_id) if self._selected_id else None
-        if view is None:
+        entry = self._by_id.get(self._selected_id) if self._selected_id else None
+        if entry is None:
             return None
-        try:
-            return self._views.index(view)
-        except ValueError:
-            return None
+        return self._entries.index(entry)
 
     def select_message(self, message_id: str) -> bool:
-        view = self._by_id.get(message_id)
-        if view is None:
+        entry = self._by_id.get(message_id)
+        if entry is None:
             return False
-        self._select(self._views.index(view))
+        self._select(self._entries.index(entry))
         return True
 
     def action_select_previous(self) -> None:
         index = self._selected_index()
         if index is None:
-            self._select(len(self._views) - 1)
+            self._select(len(self._entries) - 1)
             return
         if index == 0:
             self._request_older()
-            self.scroll_home(animate=False)
+            self._scroll_y_to(0)
         self._select(index - 1)
 
     def action_select_next(self) -> None:
         index = self._selected_index()
         if index is None:
-            self._select(len(self._views) - 1)
+            self._select(len(self._entries) - 1)
             return
         self._select(index + 1)
 
     def action_clear_selection(self) -> None:
-        view = self._by_id.get(self._selected_id) if self._selected_id else None
-        if view is not None:
-            view.remove_class("-selected")
+        entry = self._by_id.get(self._selected_id) if self._selected_id else None
         self._selected_id = None
+        self._refresh_entry(entry)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "reply":
@@ -646,22 +765,36 @@ class MessagePane(VerticalScroll, can_focus=True):
         if message is not None and message.is_from_me and message.status == MessageStatus.FAILED:
             self.post_message(self.RetryRequested(self, message))
 
-    def on_click(self, event: events.Click) -> None:
-        widget = event.widget
-        while widget is not None and widget is not self:
-            if isinstance(widget, MessageView):
-                if widget.message.id in self._by_id:
-                    index = self._views.index(widget)
-                    self.focus()
-                    self._select(index)
+    def _on_focus(self, event: events.Focus) -> None:
+        self._refresh_entry(self._by_id.get(self._selected_id) if self._selected_id else None)
+
+    def _on_blur(self, event: events.Blur) -> None:
+        self._refresh_entry(self._by_id.get(self._selected_id) if self._selected_id else None)
+
+    def _on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        event.stop()
+        width = self._content_width()
+        if self._new_count and offset.y == self.scrollable_content_region.height - 1:
+            if offset.x >= width - cell_len(self._new_label()) - 1:
+                self.action_jump_bottom()
                 return
-            widget = widget.parent
+        virtual_y = offset.y + self.scroll_offset.y
+        entries = self._entries
+        if not entries or virtual_y >= entries[-1].top + entries[-1].height:
+            return
+        index = bisect_right(entries, virtual_y, key=_top) - 1
+        entry = entries[index]
+        if entry.label is not None and virtual_y == entry.top:
+            return  # the day separator
+        self.focus()
+        self._select(index)
 
 
 __all__ = [
-    "DaySeparator",
     "MessagePane",
-    "MessageView",
-    "NewMessagesIndicator",
     "build_message_content",
+    "sender_style",
 ]
