@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import timedelta
 from dataclasses import dataclass
 
 import pytest
@@ -21,6 +22,7 @@ from watui.domain import (
     SessionNotFound,
 )
 from watui.domain.events import Event
+from watui.domain.models import from_millis, to_millis
 from watui.runtime import ConfigRegistry
 from watui.sessions import handlers
 from watui.store import with_session_id
@@ -240,6 +242,36 @@ async def test_offline_send_waits_in_the_outbox_and_goes_out_once(make_manager, 
     with with_session_id("home"):
         got = await repo.get_messages(MessageFilter(chat_jid=WORK_JID, limit=100))
     assert [m.content for m in got].count("queued while offline") == 1
+
+
+async def test_a_burst_of_sends_keeps_its_order_when_the_server_times_tie(make_manager, network, repo, tmp_path):
+    # WhatsApp acknowledges with whole seconds, so a burst sent within one second comes back
+    # with one timestamp; the sim's clock, frozen, does the same. Ids are random: a tie
+    # sorted by id would shuffle the lines.
+    manager = make_manager()
+    await paired(manager, network, tmp_path, ("home", HOME), ("work", WORK))
+    frozen = network.clock()
+    network.clock = lambda: frozen
+    lines = [f"line {n}" for n in range(12)]
+    for line in lines:
+        await manager.send_text("work", HOME, line)
+    for _ in range(200):
+        await manager.drain()
+        with with_session_id("work"):
+            if not await repo.outbox_pending():
+                break
+        await asyncio.sleep(0.01)
+    with with_session_id("work"):
+        got = await repo.get_messages(MessageFilter(chat_jid=HOME_JID, limit=100))
+    mine = [m for m in reversed(got) if m.content in lines]  # newest first -> oldest first
+    assert [m.content for m in mine] == lines
+    assert all(m.status >= MessageStatus.SENT for m in mine)
+    # the server's time is kept when it disagrees with ours by its resolution or more
+    with with_session_id("work"):
+        later = from_millis(to_millis(frozen + timedelta(minutes=5)))
+        assert await repo.mark_sent(HOME_JID, mine[0].id, later)
+        again = await repo.get_message(HOME_JID, mine[0].id)
+    assert again.timestamp == later
 
 
 async def test_a_failing_send_is_marked_and_can_be_retried(make_manager, network, repo, tmp_path):

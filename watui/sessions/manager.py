@@ -11,11 +11,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from watui.domain.errors import NoSessionsAvailable, SessionExists, SessionNotFound, WatuiError
 from watui.domain.jid import normalize_phone, parse_jid, to_chat_jid
-from watui.domain.models import Message, MessageStatus, new_message_id, utc_now
+from watui.domain.models import Message, MessageStatus, from_millis, new_message_id, to_millis, utc_now
 from watui.domain.session_id import validate_session_id
 from watui.domain.status import SessionStatus
 from watui.engine.protocol import WhatsAppClient
@@ -54,6 +55,7 @@ class SessionManager:
         # add/remove await engine calls; without the lock two tasks could both pass the
         # "exists?" check and then both register the same id.
         self._lock = asyncio.Lock()
+        self._last_send = from_millis(0)
 
     # --- listeners ---------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -189,7 +191,7 @@ class SessionManager:
             id=new_message_id(),
             chat_jid=chat_jid,
             sender=sender,
-            timestamp=utc_now(),
+            timestamp=self._send_time(),
             content=text,
             session_id=session.session_id,
             is_from_me=True,
@@ -208,6 +210,14 @@ class SessionManager:
         self._publish(ChatsChanged(session.session_id, frozenset({chat_jid})))
         session.kick_outbox()
         return message
+
+    def _send_time(self) -> datetime:
+        """Now, but always after the previous send: messages sent in one burst (several
+        lines pasted, a script) keep their order in the chat instead of tying on the same
+        millisecond and sorting by their random ids."""
+        now = max(utc_now(), self._last_send + timedelta(milliseconds=1))
+        self._last_send = now = from_millis(to_millis(now))
+        return now
 
     async def retry_message(self, session_id: str, chat_jid: str, message_id: str) -> None:
         session = self.get_session(session_id)

@@ -1283,14 +1283,20 @@ class ChatStorageRepository:
                 if not await self._rekey(conn, sid, chat_jid, message_id, server_id):
                     return False
                 message_id = server_id
-            cur = await conn.execute(
-                """UPDATE messages SET status = MAX(status, 2), timestamp = ?, error = '',
-                                       updated_at = ?
-                   WHERE session_id = ? AND chat_jid = ? AND id = ?""",
-                (ts, _now_ms(), sid, chat_jid, message_id),
+            # The server's time replaces ours only when they disagree by its resolution or
+            # more (WhatsApp's are whole seconds): a burst sent within one second keeps the
+            # order it was sent in rather than tying and sorting by random ids.
+            rows = await conn.execute_fetchall(
+                """UPDATE messages SET status = MAX(status, 2), error = '', updated_at = ?,
+                                       timestamp = CASE WHEN ABS(timestamp - ?) < 1000
+                                                        THEN timestamp ELSE ? END
+                   WHERE session_id = ? AND chat_jid = ? AND id = ?
+                   RETURNING timestamp""",
+                (_now_ms(), ts, ts, sid, chat_jid, message_id),
             )
-            if cur.rowcount == 0:
+            if not rows:
                 return False
+            ts = rows[0][0]
             await conn.execute(
                 "DELETE FROM outbox WHERE session_id = ? AND chat_jid = ? AND message_id = ?",
                 (sid, chat_jid, message_id),
