@@ -8,9 +8,7 @@ are the only code that changes widgets.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -27,6 +25,8 @@ from watui.domain.events import PairingCode, PairingWindowClosed, PairSuccess, Q
 from watui.domain.jid import display_for_jid
 from watui.domain.models import Chat, Message
 from watui.domain.text import printable
+from watui.ui import heap
+from watui.ui.heap import HeapKeeper
 from watui.ui.messages import OpenChat, PairingEvent, SessionsRefresh
 from watui.ui.widgets.chat_list import VirtualChatList
 from watui.ui.widgets.composer import Composer
@@ -45,13 +45,6 @@ MESSAGE_PAGE = 80
 FOOTER_DELAY = 0.1  # seconds: the footer's keys follow a focus change after this
 LIST_CACHE_REFILL_DELAY = 1.0  # seconds without changes before cached list tops are read again
 PREFETCH_DELAY = 0.05  # seconds the cursor rests on a chat before its first page is read
-GC_CHECK_INTERVAL = 0.5  # seconds; a full garbage collection runs after GC_IDLE quiet seconds,
-GC_IDLE = 1.0  # at most every GC_MIN_INTERVAL, at least every GC_MAX_INTERVAL
-GC_MIN_INTERVAL = 3.0
-# Under constant traffic no quiet second comes: with two minutes between forced collections
-# rendering garbage piled up to 3 M objects, 294 MB and a 2.6 s collection (bench/load.py);
-# at 10 s, 290 ms; the shorter the interval, the smaller each collection.
-GC_MAX_INTERVAL = 5.0
 MESSAGE_FIRST_PAGE = 20  # opening a chat reads this many (a screenful); older pages
 # come as the user scrolls up, or at once when these do not fill the pane.
 OPEN_PAINT_HOLD = 0.05  # seconds: the screen waits this long at most for an opened chat's page
@@ -206,36 +199,21 @@ class MainScreen(Screen[None]):
         if ids:
             self.switch_session(default or ids[0])
         self._refill_list_cache()
-        # Full garbage collections walk every live object: 50-90 ms at start-up (imports,
-        # styles, widgets), 100-170 ms and growing during a flood of messages -- frames that
-        # never came (bench/ui.py). What exists once the screen is up lives as long as the app: frozen,
-        # collections skip it. Python's own full collections are turned off; one runs when
-        # nothing has arrived for a second (no frame is due then), or every few seconds.
-        self._gc_threshold = gc.get_threshold()
-        self.call_after_refresh(self._freeze_heap)
-        gc.set_threshold(self._gc_threshold[0], self._gc_threshold[1], 1_000_000)
-        self._last_activity = self._last_collect = time.monotonic()
-        self.set_interval(GC_CHECK_INTERVAL, self._collect_when_idle)
+        self._heap = HeapKeeper()  # see watui/ui/heap.py: when garbage is collected
+        self.call_after_refresh(self._start_heap_keeper)
+        self.set_interval(heap.CHECK_INTERVAL, self._heap.tick)
 
-    def _freeze_heap(self) -> None:
+    def _start_heap_keeper(self) -> None:
         if self.is_attached:
-            gc.freeze()
+            self._heap.start()
 
     def on_unmount(self) -> None:
         self._release_paint()
-        if hasattr(self, "_gc_threshold"):
-            gc.set_threshold(*self._gc_threshold)
-        gc.unfreeze()  # collectable again (tests run many apps in one process)
-
-    def _collect_when_idle(self) -> None:
-        now = time.monotonic()
-        quiet = now - self._last_activity >= GC_IDLE
-        if (quiet and now - self._last_collect >= GC_MIN_INTERVAL) or now - self._last_collect >= GC_MAX_INTERVAL:
-            gc.collect()
-            self._last_collect = time.monotonic()
+        if hasattr(self, "_heap"):
+            self._heap.stop()
 
     def on_key(self) -> None:
-        self._last_activity = time.monotonic()
+        self._heap.activity()
 
     # --- switching ---------------------------------------------------------------------
     def switch_session(self, session_id: str) -> None:
@@ -574,7 +552,7 @@ class MainScreen(Screen[None]):
 
     @on(SessionsRefresh)
     def _sessions_refresh(self, message: SessionsRefresh) -> None:
-        self._last_activity = time.monotonic()
+        self._heap.activity()
         dirty = message.dirty
         ids = self.manager.session_ids()
         # A removed session's last status (STOPPED) may be flushed before SessionsChanged:
