@@ -180,3 +180,34 @@ async def test_a_sync_faster_than_the_store_holds_the_engine_until_the_backlog_s
     finally:
         await session.stop()
         await repo.close()
+
+
+async def test_a_held_sim_stops_a_sync_mid_way_and_sends_the_rest_when_released(tmp_path, monkeypatch):
+    from watui.sessions import session as session_module
+
+    monkeypatch.setattr(session_module, "BACKLOG_HOLD", 500)
+    monkeypatch.setattr(session_module, "BACKLOG_RELEASE", 200)
+    network = SimNetwork(seed=4, reply_delay=0.0)  # history_rate 0: every chunk at once
+    history = HistorySpec(chats=30, messages=3_000, chunk_messages=100, include_network=False, end=END)
+    network.add_account("15550000001", "Me", history=history)
+    repo = await ChatStorageRepository.open(tmp_path / "watui.db")
+    manager = SessionManager(repo, lambda sid: network.client(sid, tmp_path / f"{sid}.db"))
+    network.pre_pair("me", tmp_path / "me.db", "15550000001")
+    session = await manager.add_session("me", start=False, persist=False)
+    holds: list[bool] = []
+    hold = session.client.hold_incoming
+    session.client.hold_incoming = lambda held: (holds.append(held), hold(held))[1]
+    waiting: list[int] = []
+    session.client.set_event_sink(lambda event: (session.deliver(event), waiting.append(session._backlog)))
+    try:
+        await manager.start_all()
+        await _until(lambda: holds[-2:] == [True, False] and not session.client._held, 10)
+        await _until(lambda: session.queue.empty() and session._backlog == 0, 10)
+        await manager.drain()
+        assert (await repo.row_counts())["me"][1] == 3_000  # every message, once
+        assert session._backlog == 0 and holds.count(True) >= 1
+        assert max(waiting) <= 500 + 100  # the mark, plus the one chunk that went over it
+    finally:
+        await manager.shutdown(timeout=2.0)
+        await repo.close()
+        network.close()

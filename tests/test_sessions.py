@@ -266,7 +266,8 @@ async def test_a_burst_of_sends_keeps_its_order_when_the_server_times_tie(make_m
     mine = [m for m in reversed(got) if m.content in lines]  # newest first -> oldest first
     assert [m.content for m in mine] == lines
     assert all(m.status >= MessageStatus.SENT for m in mine)
-    # the server's time is kept when it disagrees with ours by its resolution or more
+    # each send is stored with a later time than the one before it, the server's when later
+    assert [m.timestamp for m in mine] == sorted({m.timestamp for m in mine})
     with with_session_id("work"):
         later = from_millis(to_millis(frozen + timedelta(minutes=5)))
         assert await repo.mark_sent(HOME_JID, mine[0].id, later)

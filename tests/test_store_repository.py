@@ -299,6 +299,27 @@ async def test_outbox_flow(repo):
     assert await repo.unread_count() == 0  # our own messages are never unread
 
 
+async def test_sends_acked_within_one_server_second_keep_the_order_they_were_sent_in(repo):
+    # WhatsApp acks in whole seconds. Sent at 10.900 and 11.050 by our clock, both stamped
+    # second 10 by the server; two typed offline, sent five minutes later in one second.
+    local = [("a1", 10.9), ("a2", 11.05), ("b1", 20.0), ("b2", 20.001)]
+    for mid, at in local:
+        await repo.store_sent_message_with_context(msg(mid, at=at, content=mid, is_from_me=True))
+    second = lambda s: T0 + timedelta(seconds=s)  # noqa: E731
+    for mid, server in [("a1", 10), ("a2", 10), ("b1", 320), ("b2", 320)]:
+        assert await repo.mark_sent(ALICE, mid, second(server))
+    page = await repo.get_messages(MessageFilter(chat_jid=ALICE, limit=10))
+    assert [m.id for m in reversed(page)] == ["a1", "a2", "b1", "b2"]
+    times = {m.id: m.timestamp for m in page}
+    assert times["a1"] == second(10) and times["a2"] == second(10) + timedelta(milliseconds=1)
+    assert times["b1"] == second(320) and times["b2"] == second(320) + timedelta(milliseconds=1)
+    # the engine acks twice (its answer and its event): the second ack changes nothing
+    assert await repo.mark_sent(ALICE, "a2", second(10))
+    assert (await repo.get_message(ALICE, "a2")).timestamp == times["a2"]
+    chat = await repo.get_chat(ALICE)
+    assert chat.last_message_time == times["b2"]
+
+
 async def test_outbox_attempts_are_counted(repo, tmp_path):
     await repo.store_sent_message_with_context(msg("o1"))
     await repo.mark_send_failed(ALICE, "o1", "e1")

@@ -1283,20 +1283,19 @@ class ChatStorageRepository:
                 if not await self._rekey(conn, sid, chat_jid, message_id, server_id):
                     return False
                 message_id = server_id
-            # The server's time replaces ours only when they disagree by its resolution or
-            # more (WhatsApp's are whole seconds): a burst sent within one second keeps the
-            # order it was sent in rather than tying and sorting by random ids.
-            rows = await conn.execute_fetchall(
-                """UPDATE messages SET status = MAX(status, 2), error = '', updated_at = ?,
-                                       timestamp = CASE WHEN ABS(timestamp - ?) < 1000
-                                                        THEN timestamp ELSE ? END
-                   WHERE session_id = ? AND chat_jid = ? AND id = ?
-                   RETURNING timestamp""",
-                (_now_ms(), ts, ts, sid, chat_jid, message_id),
+            found = await conn.execute_fetchall(
+                "SELECT timestamp, status FROM messages WHERE session_id = ? AND chat_jid = ? AND id = ?",
+                (sid, chat_jid, message_id),
             )
-            if not rows:
+            if not found:
                 return False
-            ts = rows[0][0]
+            ts = await _sent_time(conn, sid, chat_jid, message_id, ts, *found[0])
+            await conn.execute(
+                """UPDATE messages SET status = MAX(status, 2), timestamp = ?, error = '',
+                                       updated_at = ?
+                   WHERE session_id = ? AND chat_jid = ? AND id = ?""",
+                (ts, _now_ms(), sid, chat_jid, message_id),
+            )
             await conn.execute(
                 "DELETE FROM outbox WHERE session_id = ? AND chat_jid = ? AND message_id = ?",
                 (sid, chat_jid, message_id),
@@ -1898,6 +1897,26 @@ def _session_record(r: Sequence[Any]) -> dict[str, Any]:
         "created_at": _dt(r[4]),
         "updated_at": _dt(r[5]),
     }
+
+
+async def _sent_time(
+    conn: aiosqlite.Connection, sid: str, chat_jid: str, message_id: str, server_ms: int,
+    stored_ms: int, status: int,
+) -> int:
+    """The time a sent message is stored with: the server's, moved just after our messages
+    already sent in the same chat within its second. WhatsApp's times are whole seconds, so a
+    burst (or an outbox sent after a reconnect) would tie and sort by random ids; this keeps
+    the order the messages were sent in. A second ack of the same send keeps the time the
+    first one gave."""
+    if status >= MessageStatus.SENT and server_ms <= stored_ms < server_ms + 1000:
+        return stored_ms
+    (latest,), = await conn.execute_fetchall(
+        """SELECT MAX(timestamp) FROM messages
+           WHERE session_id = ? AND chat_jid = ? AND is_from_me = 1 AND status >= 2
+             AND timestamp >= ? AND timestamp < ? AND id != ?""",
+        (sid, chat_jid, server_ms, server_ms + 1000, message_id),
+    )
+    return server_ms if latest is None else max(server_ms, latest + 1)
 
 
 async def _on_writer_thread(conn: aiosqlite.Connection, fn: Callable[..., Any], *args: Any) -> Any:

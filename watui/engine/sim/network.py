@@ -495,11 +495,12 @@ class SimNetwork:
             return
         for batch in device.history:
             client._emit(batch)
-            if self.history_rate > 0:
-                delay = max(len(batch.messages), 1) / self.history_rate
-                device.history_timer = self._loop().call_later(delay, self._send_history, client, device)
-                self._timers.add(device.history_timer)
-                return
+            # One chunk per loop turn at least: the session sees it (and may hold the
+            # intake, the store being behind) before the next one is sent.
+            delay = max(len(batch.messages), 1) / self.history_rate if self.history_rate > 0 else 0.0
+            device.history_timer = self._loop().call_later(delay, self._send_history, client, device)
+            self._timers.add(device.history_timer)
+            return
         device.history = None
 
     def _flush(self, device: _Device) -> None:
