@@ -167,16 +167,24 @@ async def send_message(args: argparse.Namespace, environment: Environment) -> in
 
 
 # --- reading ---------------------------------------------------------------------------------
-async def list_chats(args: argparse.Namespace, environment: Environment) -> int:
-    params: dict[str, Any] = {"limit": args.limit, "unread_only": args.unread}
+async def _read(args: argparse.Namespace, environment: Environment, method: str, params: dict[str, Any]) -> Any | None:
+    """Call a read method for ``args.session`` (when given); with --json print the envelope
+    and return None, else return the results to render."""
     if args.session is not None:
         params["session"] = _session_arg(args.session)
     async with await open_reader(environment) as client:
-        reply = await client.call("chats.list", params)
+        reply = await client.call(method, params)
     if args.json:
         print_json(reply.envelope())
+        return None
+    return reply.results
+
+
+async def list_chats(args: argparse.Namespace, environment: Environment) -> int:
+    results = await _read(args, environment, "chats.list", {"limit": args.limit, "unread_only": args.unread})
+    if results is None:
         return 0
-    chats = reply.results["chats"]
+    chats = results["chats"]
     print_table(
         ["CHAT", "JID", "UNREAD", "LAST", "PREVIEW"],
         [
@@ -190,16 +198,11 @@ async def list_chats(args: argparse.Namespace, environment: Environment) -> int:
 
 async def list_messages(args: argparse.Namespace, environment: Environment) -> int:
     params: dict[str, Any] = {"chat": _chat_arg(args.chat), "limit": args.limit}
-    if args.session is not None:
-        params["session"] = _session_arg(args.session)
     if args.before:
         params["before"] = args.before
-    async with await open_reader(environment) as client:
-        reply = await client.call("chat.messages", params)
-    if args.json:
-        print_json(reply.envelope())
+    results = await _read(args, environment, "chat.messages", params)
+    if results is None:
         return 0
-    results = reply.results
     for message in reversed(results["messages"]):  # oldest first, as a chat reads
         _write(_message_line(message) + "\n")
     if results["next_before"]:
@@ -227,14 +230,10 @@ async def search_messages(args: argparse.Namespace, environment: Environment) ->
     params: dict[str, Any] = {"query": " ".join(args.query), "limit": args.limit}
     if args.rank:
         params["order"] = "relevance"
-    if args.session is not None:
-        params["session"] = _session_arg(args.session)
-    async with await open_reader(environment) as client:
-        reply = await client.call("search", params)
-    if args.json:
-        print_json(reply.envelope())
+    results = await _read(args, environment, "search", params)
+    if results is None:
         return 0
-    hits = reply.results["hits"]
+    hits = results["hits"]
     if not hits:
         print("watui: no matches", file=sys.stderr)
         return 0
