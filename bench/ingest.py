@@ -49,7 +49,7 @@ from bench.dataset import (
     ensure_store,
     history_for_ingest,
 )
-from watui.engine.protocol import ClientState
+from watui.engine.sim.testing import QuietClient
 from watui.sessions.session import Session
 from watui.store import ChatStorageRepository
 from watui.store.migrations import upgrade_store
@@ -91,33 +91,9 @@ def raw_ingest(path: Path, hist: HistoryRows) -> float:
     return elapsed
 
 
-class _QuietClient:
-    """An engine that is connected and says nothing: the benchmark delivers the events."""
-
-    def __init__(self) -> None:
-        self.sink = None
-
-    def set_event_sink(self, sink) -> None:
-        self.sink = sink
-
-    def state(self) -> ClientState:
-        return ClientState(is_connected=True, is_logged_in=True)
-
-    def hold_incoming(self, held: bool) -> None:
-        # The whole sync is handed over up front, as a fast engine would: the consumer's
-        # write rate is measured, not the flow control's pacing.
-        return None
-
-    async def connect(self) -> None:
-        return None
-
-    async def disconnect(self) -> None:
-        return None
-
-
 async def watui_ingest(path: Path, hist: HistoryRows, session_id: str = "ingest") -> float:
     repo = await ChatStorageRepository.open(path)
-    client = _QuietClient()
+    client = QuietClient()
     session = Session(session_id, client, repo, lambda notice: None)
     try:
         await session.start()

@@ -16,6 +16,7 @@ from bench.dataset import owner_phone, session_ids
 from bench.load import LoadConfig, Recorder, build_network, check_store, live_traffic
 from watui.engine.sim.history import HistorySpec, iter_history
 from watui.engine.sim.network import FORGET_EVERY, SimNetwork
+from watui.engine.sim.testing import QuietClient
 from watui.sessions import SessionManager
 from watui.store import ChatStorageRepository
 
@@ -124,31 +125,6 @@ async def test_forget_delivered_keeps_the_network_bounded(tmp_path):
     network.close()
 
 
-class _HoldRecorder:
-    """An engine that only records what the session asks of its intake."""
-
-    def __init__(self) -> None:
-        self.holds: list[bool] = []
-        self.sink = None
-
-    def set_event_sink(self, sink) -> None:
-        self.sink = sink
-
-    def hold_incoming(self, held: bool) -> None:
-        self.holds.append(held)
-
-    def state(self):
-        from watui.engine.protocol import ClientState
-
-        return ClientState(is_connected=True, is_logged_in=True)
-
-    async def connect(self) -> None:
-        return None
-
-    async def disconnect(self) -> None:
-        return None
-
-
 async def test_a_sync_faster_than_the_store_holds_the_engine_until_the_backlog_shrinks(tmp_path, monkeypatch):
     from watui.sessions import session as session_module
     from watui.sessions.session import Session
@@ -156,7 +132,7 @@ async def test_a_sync_faster_than_the_store_holds_the_engine_until_the_backlog_s
     monkeypatch.setattr(session_module, "BACKLOG_HOLD", 300)
     monkeypatch.setattr(session_module, "BACKLOG_RELEASE", 100)
     repo = await ChatStorageRepository.open(tmp_path / "watui.db")
-    client = _HoldRecorder()
+    client = QuietClient()
     session = Session("s1", client, repo, lambda notice: None)
     spec = HistorySpec(chats=20, messages=1_000, chunk_messages=100, include_network=False, end=END)
     chunks = list(iter_history(spec, seed=1, owner_phone="15550009999", end=END))

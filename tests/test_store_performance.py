@@ -14,7 +14,7 @@ import pytest
 
 from watui.domain import events as ev
 from watui.domain.models import Chat, ChatFilter, Message, MessageFilter, MessageStatus
-from watui.engine.protocol import ClientState
+from watui.engine.sim.testing import QuietClient
 from watui.sessions.session import MAX_HISTORY_BATCH, Session, _runs
 from watui.store import ChatStorageRepository, with_session_id
 from watui.store import migrations
@@ -245,29 +245,12 @@ def test_runs_merge_history_chunks_about_different_chats_only():
     assert [len(r) for r in _runs([a, big])] == [1, 1]
 
 
-class _Quiet:
-    def __init__(self) -> None:
-        self.sink = None
-
-    def set_event_sink(self, sink) -> None:
-        self.sink = sink
-
-    def state(self) -> ClientState:
-        return ClientState(is_connected=True, is_logged_in=True)
-
-    async def connect(self) -> None:
-        return None
-
-    async def disconnect(self) -> None:
-        return None
-
-
 async def test_merged_history_stores_what_chunks_one_by_one_store(tmp_path):
     chunks = [_chunk([ALICE, GROUP]), _chunk([BOB]), _chunk([ALICE], base=20), _chunk(["4915333@s.whatsapp.net"], done=True)]
 
     async def ingest(path, together: bool):
         repo = await ChatStorageRepository.open(path)
-        client = _Quiet()
+        client = QuietClient()
         session = Session("hist", client, repo, lambda notice: None)
         calls = []
         real = repo.store_history

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from watui.domain.events import Event
+from watui.engine.protocol import ClientState
 from watui.engine.sim.network import SimNetwork
 
 E = TypeVar("E", bound=Event)
@@ -62,3 +64,28 @@ class EventRecorder:
         self.events.clear()
         while not self._queue.empty():
             self._queue.get_nowait()
+
+
+class QuietClient:
+    """A connected engine that says nothing: the test or benchmark hands events to ``sink``
+    itself. It keeps what the session asked of its intake in ``holds`` and otherwise ignores
+    it: everything is handed over up front, as a fast engine would."""
+
+    def __init__(self) -> None:
+        self.sink: Callable[[object], None] | None = None
+        self.holds: list[bool] = []
+
+    def set_event_sink(self, sink: Callable[[object], None]) -> None:
+        self.sink = sink
+
+    def state(self) -> ClientState:
+        return ClientState(is_connected=True, is_logged_in=True)
+
+    def hold_incoming(self, held: bool) -> None:
+        self.holds.append(held)
+
+    async def connect(self) -> None:
+        return None
+
+    async def disconnect(self) -> None:
+        return None
